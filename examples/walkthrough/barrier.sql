@@ -1,0 +1,1 @@
+-- barrier: not yet built

@@ -1,0 +1,1 @@
+-- breaker: not yet built (see its issue)

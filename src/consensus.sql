@@ -1,0 +1,1 @@
+-- consensus: not yet built (see its issue)

@@ -1,0 +1,1 @@
+-- election: not yet built (see its issue)

@@ -1,0 +1,177 @@
+/*-------------------------------------------------------------------------
+ *
+ * foundation.c
+ *	  Module entry point: settings, the list of services, and the hooks
+ *	  that size and create shared memory and start the supervisor.
+ *
+ * A new subsystem is one new row in fnd_service_list plus its own file;
+ * nothing else here changes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "foundation.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * Every service, in phase order.  The supervisor walks this array front to
+ * back, so a service must come after those it depends on.
+ */
+const FndService *const fnd_service_list[] = {
+	&fnd_telemetry_service,
+	&fnd_registry_service,
+	&fnd_breaker_service,
+	&fnd_ratelimit_service,
+	&fnd_lock_service,
+	&fnd_election_service,
+	&fnd_barrier_service,
+	&fnd_events_service,
+	&fnd_consensus_service,
+};
+const int	fnd_service_count = lengthof(fnd_service_list);
+
+/* True in the postmaster and its children when loaded via preload. */
+bool		fnd_preloaded = false;
+
+/* Settings of the core; subsystems define their own. */
+char	   *fnd_database = NULL;
+int			fnd_supervisor_naptime = 1000;
+int			fnd_value_memory_kb = 16384;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+static void fnd_shmem_request_hook(void);
+static void fnd_shmem_startup_hook(void);
+
+void
+_PG_init(void)
+{
+	int			i;
+
+	fnd_preloaded = process_shared_preload_libraries_in_progress;
+
+	if (fnd_preloaded)
+	{
+		DefineCustomStringVariable("foundation.database",
+								   "Database the supervisor worker connects to.",
+								   "Table-backed periodic work (event retention) runs there.",
+								   &fnd_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+
+		DefineCustomIntVariable("foundation.value_memory",
+								"Shared memory for variable-length values (metadata, proposals).",
+								NULL,
+								&fnd_value_memory_kb,
+								16384,
+								1024,
+								INT_MAX / 1024,
+								PGC_POSTMASTER,
+								GUC_UNIT_KB,
+								NULL, NULL, NULL);
+	}
+
+	DefineCustomIntVariable("foundation.supervisor_naptime",
+							"Time between two passes of the supervisor's periodic work.",
+							NULL,
+							&fnd_supervisor_naptime,
+							1000,
+							10,
+							3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	for (i = 0; i < fnd_service_count; i++)
+	{
+		if (fnd_service_list[i]->define_settings)
+			fnd_service_list[i]->define_settings(fnd_preloaded);
+	}
+
+	MarkGUCPrefixReserved("foundation");
+
+	if (!fnd_preloaded)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fnd_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fnd_shmem_startup_hook;
+
+	fnd_supervisor_register();
+}
+
+static void
+fnd_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	fnd_shmem_request();
+}
+
+static void
+fnd_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	fnd_shmem_startup();
+}
+
+/*
+ * fnd_error_codes_list() - the rows of the fnd_error_codes view, straight
+ * from FND_ERROR_LIST.  Needs no shared memory.
+ */
+PG_FUNCTION_INFO_V1(fnd_error_codes_list);
+
+typedef struct FndErrorRow
+{
+	char		code[6];
+	const char *name;
+	const char *subsystem;
+	const char *meaning;
+} FndErrorRow;
+
+#define FND_ERROR_ROW(sym, a, b, c, nm, sub, mean) \
+	{{'F', 'N', a, b, c, '\0'}, nm, sub, mean},
+
+static const FndErrorRow fnd_error_rows[] = {
+	FND_ERROR_LIST(FND_ERROR_ROW)
+};
+
+Datum
+fnd_error_codes_list(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (i = 0; i < lengthof(fnd_error_rows); i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(fnd_error_rows[i].code);
+		values[1] = CStringGetTextDatum(fnd_error_rows[i].name);
+		values[2] = CStringGetTextDatum(fnd_error_rows[i].subsystem);
+		values[3] = CStringGetTextDatum(fnd_error_rows[i].meaning);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 values, nulls);
+	}
+
+	return (Datum) 0;
+}

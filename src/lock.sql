@@ -1,0 +1,1 @@
+-- lock: not yet built (see its issue)

@@ -1,0 +1,1 @@
+-- ratelimit: not yet built (see its issue)

@@ -1,0 +1,1 @@
+-- registry: not yet built (see its issue)

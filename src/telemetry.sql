@@ -1,0 +1,1 @@
+-- telemetry: not yet built (see its issue)
