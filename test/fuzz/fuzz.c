@@ -1,0 +1,1082 @@
+/*-------------------------------------------------------------------------
+ *
+ * fuzz.c
+ *	  Call every function of the foundation extension with hostile
+ *	  arguments and check that each call ends in a result or an error with
+ *	  a SQLSTATE other than XX000 (internal error), that no call outlives
+ *	  its statement_timeout, and that no connection is lost.
+ *
+ * The functions are discovered from the catalog (pg_proc joined to
+ * pg_depend on the extension), so the fuzzer covers whatever subsystems
+ * the extension has today.  Arguments are chosen by type (and, for a few
+ * well-known argument names such as "query" or "lease", by name) from a
+ * pool of plausible values, so calls get past validation and reach the
+ * subsystem's state, and a pool of hostile ones: NULL, empty and 1 MB
+ * strings, quotes, semicolons, backslashes, format directives, invalid
+ * UTF-8, deep and huge jsonb, arrays where objects are expected, negative,
+ * zero, huge and month-based intervals, infinite timestamps, NaN and
+ * infinite doubles, integer extremes, text[] with NULLs and empties.
+ * Values are sent as parameters ($1::type), so quoting is never an issue.
+ *
+ * The run has two phases, both deterministic for a given seed: a
+ * systematic one (every function, every argument position, every value of
+ * that position's pools, the other arguments plausible; plus each
+ * function with its defaults omitted) and a random one up to the number of
+ * calls asked for.  Call i gets its own random stream derived from the
+ * seed and i, so a violation's call can be replayed alone.  Calls are
+ * spread over worker processes, each with one superuser and one plain-role
+ * connection, reconnecting every few hundred calls so that session exit
+ * cleanup runs over and over.
+ *
+ * Usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE
+ * Prints the calls made, the SQLSTATEs seen with counts and the
+ * violations; exits 1 when there is a violation, 2 on a setup error.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#define MAX_FUNCS		512
+#define MAX_ARGS		16
+#define MAX_STATES		256
+#define MAX_WORKERS		16
+#define HANG_SECONDS	15		/* a call this long ignored statement_timeout */
+#define RECONNECT_EVERY 250
+
+/* One candidate value: its text form (NULL for SQL NULL) and a SQL
+ * expression that rebuilds it, for reproducers. */
+typedef struct Val
+{
+	const char *txt;
+	const char *sql;
+} Val;
+
+typedef struct Pool
+{
+	Val		   *v;
+	int			n;
+} Pool;
+
+/* An argument's two pools: plausible values, and hostile ones. */
+typedef struct ArgKind
+{
+	const char *label;
+	Pool		ok;
+	Pool		bad;
+} ArgKind;
+
+typedef struct Func
+{
+	char		call[512];		/* schema-qualified, quoted name */
+	char		sig[1024];		/* for messages */
+	char		kind;			/* 'f' or 'p' */
+	int			nargs;
+	int			ndefaults;
+	char		types[MAX_ARGS][64];
+	char		names[MAX_ARGS][64];
+	ArgKind    *arg[MAX_ARGS];
+} Func;
+
+/* Per-worker results, in memory shared with the parent. */
+typedef struct StateCount
+{
+	char		state[6];
+	long		count;
+} StateCount;
+
+typedef struct WorkerStats
+{
+	long		calls;
+	long		violations;
+	int			nstates;
+	StateCount	states[MAX_STATES];
+} WorkerStats;
+
+static Func funcs[MAX_FUNCS];
+static int	reported[MAX_FUNCS];	/* violations printed per function, per worker */
+static int	nfuncs;
+static const char *conninfo;
+static const char *plain_role;
+static FILE *repro;
+
+/* ---------- random numbers: splitmix64, one stream per call ---------- */
+
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+typedef struct Rng
+{
+	uint64_t	s;
+} Rng;
+
+static uint64_t
+rng_next(Rng *r)
+{
+	r->s += 0x9e3779b97f4a7c15ULL;
+	return mix64(r->s);
+}
+
+static int
+rng_int(Rng *r, int n)
+{
+	return (int) (rng_next(r) % (uint64_t) n);
+}
+
+/* ---------- value pools ---------- */
+
+static char *
+xprintf(const char *fmt,...)
+{
+	va_list		ap;
+	char	   *p;
+
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return p;
+}
+
+static char *
+repeat_str(const char *unit, int times)
+{
+	size_t		len = strlen(unit);
+	char	   *p = malloc(len * times + 1);
+
+	if (!p)
+		abort();
+	for (int i = 0; i < times; i++)
+		memcpy(p + i * len, unit, len);
+	p[len * times] = '\0';
+	return p;
+}
+
+static void
+pool_add(Pool *p, const char *txt, const char *sql)
+{
+	p->v = realloc(p->v, sizeof(Val) * (p->n + 1));
+	if (!p->v)
+		abort();
+	p->v[p->n].txt = txt;
+	p->v[p->n].sql = sql;
+	p->n++;
+}
+
+/* Add literal values; the reproducer form is the quoted literal. */
+static void
+pool_lits(Pool *p, const char *const *vals)
+{
+	for (; *vals; vals++)
+		pool_add(p, *vals, NULL);
+}
+
+static ArgKind k_name, k_query, k_path, k_vote, k_array, k_json, k_interval,
+			k_lease, k_int, k_bigint, k_smallint, k_double, k_numeric, k_bool,
+			k_timestamp, k_other;
+
+static void
+build_pools(void)
+{
+	/* strings shared by every text-like kind */
+	char	   *mb = repeat_str("x", 1024 * 1024);
+	char	   *b200 = repeat_str("n", 200);
+	char	   *b201 = repeat_str("n", 201);
+	char	   *straddle = xprintf("%s\xc3\xa9", repeat_str("a", 199));	/* 201 bytes */
+	char	   *mb4 = repeat_str("\xf0\x9f\x98\x80", 50);	/* 200 bytes of emoji */
+	const char *hostile_text[] = {
+		"", " ", "O'Reilly", "\"quoted\"", "a;b", "'; DROP TABLE fnd_events; --",
+		"a\\b", "\\", "\\0", "\\x00", "%s%s%s%n%x", "tab\tnew\nline", "\r\n",
+		"\xe5\x90\x8d\xe5\x89\x8d", "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d\xe2\x80\x8f",
+		"e\xcc\x81", "\xef\xbb\xbf", "a.b.c", "NULL", "null", "{}", "[]",
+		"\xff\xfe", "\xc3\x28", "\xed\xa0\x80",	/* invalid UTF-8 */
+		NULL
+	};
+
+	pool_lits(&k_name.bad, hostile_text);
+	pool_add(&k_name.bad, b200, "repeat('n', 200)");
+	pool_add(&k_name.bad, b201, "repeat('n', 201)");
+	pool_add(&k_name.bad, straddle, "repeat('a', 199) || U&'\\00E9'");
+	pool_add(&k_name.bad, mb4, "repeat(U&'\\+01F600', 50)");
+	pool_add(&k_name.bad, mb, "repeat('x', 1048576)");
+	{
+		const char *ok[] = {"fz_a", "fz_b", "fz_c", "svc", "n1", "p1", "p2",
+		"p3", "g1", "a", NULL};
+
+		pool_lits(&k_name.ok, ok);
+	}
+	k_name.label = "text";
+
+	/*
+	 * Queries for fnd_cb_execute: never anything that changes state
+	 * outside the fuzz database's own tables or stops the server.
+	 */
+	{
+		const char *ok[] = {
+			"SELECT 1", "SELECT 1 AS a, 'x' AS b", "SELECT * FROM fnd_events LIMIT 3",
+			"SELECT generate_series(1, 10) AS n", "VALUES (1), (NULL)",
+			"SELECT '{\"a\": [1, 2]}'::jsonb AS j", "SELECT 'NaN'::float8 AS f",
+			NULL
+		};
+		const char *bad[] = {
+			"", " ", ";", "SELECT 1/0", "SELECT", "BEGIN", "COMMIT", "ROLLBACK",
+			"SAVEPOINT s", "SELECT pg_sleep(1)", "SELECT * FROM no_such_table",
+			"SELECT 1; SELECT 2", "SELECT * FROM pg_authid LIMIT 1",
+			"SELECT x'; DROP TABLE fnd_events; --",
+			"SELECT repeat('x', 1048576) AS big",
+			"SELECT generate_series(1, 200000) AS n",
+			"DO $$BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'FN201'; END$$",
+			"SELECT fnd_cb_execute('fz_a', 'SELECT 1')",
+			"SELECT fnd_cb_execute('fz_a', 'SELECT 1/0')",
+			"SELECT ROW(1, 2) AS r, ARRAY[1, NULL] AS a, '\\x00'::bytea AS b",
+			"LISTEN fz", "NOTIFY fz", "SET statement_timeout = 0", "COPY fnd_events TO STDOUT",
+			"VACUUM", "PREPARE p AS SELECT 1", "EXPLAIN SELECT 1",
+			"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r",
+			NULL
+		};
+
+		pool_lits(&k_query.ok, ok);
+		pool_lits(&k_query.bad, bad);
+		pool_lits(&k_query.bad, hostile_text);
+		pool_add(&k_query.bad, mb, "repeat('x', 1048576)");
+		k_query.label = "query";
+	}
+
+	/* config paths */
+	{
+		const char *ok[] = {"a", "a.b", "db.pool.size", "x.y.z", "fz.one", "fz", NULL};
+		const char *bad[] = {"A.B", "..", ".a", "a.", "a..b", "a b", "a-b", "a_b",
+		"1.2", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p", "\xc3\xa9t\xc3\xa9", NULL};
+		char	   *deep = xprintf("a%s", repeat_str(".a", 10000));
+
+		pool_lits(&k_path.ok, ok);
+		pool_lits(&k_path.bad, bad);
+		pool_lits(&k_path.bad, hostile_text);
+		pool_add(&k_path.bad, deep, "'a' || repeat('.a', 10000)");
+		pool_add(&k_path.bad, repeat_str("a", 300), "repeat('a', 300)");
+		k_path.label = "path";
+	}
+
+	/* consensus votes and other enum words */
+	{
+		const char *ok[] = {"accept", "reject", "abstain", NULL};
+		const char *bad[] = {"ACCEPT", "accept ", "yes", "", "acc", NULL};
+
+		pool_lits(&k_vote.ok, ok);
+		pool_lits(&k_vote.bad, bad);
+		pool_lits(&k_vote.bad, hostile_text);
+		k_vote.label = "vote";
+	}
+
+	/* text[] */
+	{
+		const char *ok[] = {"{p1,p2,p3}", "{p1,p2}", "{p1}", "{p1,p2,p3,fz_a,fz_b}", NULL};
+		const char *bad[] = {"{}", "{NULL}", "{p1,NULL}", "{\"\"}", "{p1,p1,p1}",
+			"{\"O'Reilly\",\"a;b\",\"a\\\\b\"}", "{{p1,p2},{p3,p4}}", "[0:1]={p1,p2}",
+		"{\"\xe5\x90\x8d\"}", NULL};
+		char	   *huge = malloc(10 * 100000 + 3);
+		char	   *q = huge;
+
+		*q++ = '{';
+		for (int i = 0; i < 100000; i++)
+			q += sprintf(q, "%sp%d", i ? "," : "", i);
+		*q++ = '}';
+		*q = '\0';
+		pool_lits(&k_array.ok, ok);
+		pool_lits(&k_array.bad, bad);
+		pool_add(&k_array.bad, huge,
+				 "(SELECT array_agg('p' || i) FROM generate_series(0, 99999) i)::text");
+		pool_add(&k_array.bad, xprintf("{%s}", b201), "ARRAY[repeat('n', 201)]::text");
+		pool_add(&k_array.bad, xprintf("{%s}", mb), "ARRAY[repeat('x', 1048576)]::text");
+		k_array.label = "text[]";
+	}
+
+	/* jsonb: every shape some function expects, and the wrong ones */
+	{
+		const char *ok[] = {
+			"{}", "{\"a\": 1}", "{\"zone\": \"eu\", \"health\": \"healthy\"}",
+			"{\"type\": \"service\"}", "{\"counter\": 1}", "{\"gauge\": 2.5}",
+			"{\"histogram\": 3}", "[{\"type\": \"fz\", \"data\": {}}]",
+			"[{\"type\": \"fz\", \"data\": {\"a\": 1}}, {\"type\": \"fz2\"}]",
+			"{\"host\": \"h1\"}", "\"s\"", "1", "true", NULL
+		};
+		const char *bad[] = {
+			"null", "[]", "[1, 2]", "[null]", "[{}]", "[{\"type\": null}]",
+			"[{\"type\": \"\"}]", "[{\"type\": 1, \"data\": []}]", "[{\"type\": \"fz\", \"data\": 1}]",
+			"{\"counter\": \"x\"}", "{\"counter\": 1e1000}", "{\"counter\": -1e308}",
+			"{\"gauge\": null}", "{\"histogram\": -1}", "{\"histogram\": 1e-400}",
+			"{\"counter\": 1, \"gauge\": 2}", "{\"\": \"\"}", "{\"a\": \"\\u0000\"}",
+			"{\"\\u0000\": 1}", "{\"a\": {\"b\": {\"c\": []}}}", "-0", "1e308",
+			"\"\\ud83d\\ude00\"", "{\"type\": \"service\", \"health\": 7}",
+			"not json", "{", "", NULL
+		};
+		char	   *deep_arr = xprintf("%s%s", repeat_str("[", 10000), repeat_str("]", 10000));
+		char	   *deep_obj = xprintf("%s1%s", repeat_str("{\"a\":", 10000), repeat_str("}", 10000));
+		char	   *wide;
+		char	   *q;
+
+		/* a ~1 MB object of 50000 keys */
+		wide = malloc(50000 * 24 + 3);
+		q = wide;
+		*q++ = '{';
+		for (int i = 0; i < 50000; i++)
+			q += sprintf(q, "%s\"k%d\": %d", i ? ", " : "", i, i);
+		*q++ = '}';
+		*q = '\0';
+		pool_lits(&k_json.ok, ok);
+		pool_lits(&k_json.bad, bad);
+		pool_add(&k_json.bad, deep_arr, "repeat('[', 10000) || repeat(']', 10000)");
+		pool_add(&k_json.bad, deep_obj, "repeat('{\"a\":', 10000) || '1' || repeat('}', 10000)");
+		pool_add(&k_json.bad, wide,
+				 "(SELECT jsonb_object_agg('k' || i, i) FROM generate_series(0, 49999) i)::text");
+		pool_add(&k_json.bad, xprintf("{\"big\": \"%s\"}", mb),
+				 "jsonb_build_object('big', repeat('x', 1048576))::text");
+		pool_add(&k_json.bad, xprintf("[{\"type\": \"%s\"}]", b201),
+				 "jsonb_build_array(jsonb_build_object('type', repeat('n', 201)))::text");
+		k_json.label = "jsonb";
+	}
+
+	/* intervals (waits, timeouts, windows) */
+	{
+		const char *ok[] = {"1 ms", "10 ms", "50 ms", "1 s", "10 s", "60 s", NULL};
+		const char *bad[] = {"-1 s", "0", "-0.000001 s", "0.000001 s", "1000000 years",
+			"178000000 years", "-178000000 years", "1 month", "1 mon -30 days",
+			"1 day -86400 s", "2147483647 days", "-2147483648 days",
+			"2147483647 months", "2562047788 hours", "infinity", "-infinity",
+		"99 years", "100 years 1 s", "P1Y", "garbage", NULL};
+
+		pool_lits(&k_interval.ok, ok);
+		pool_lits(&k_interval.bad, bad);
+		k_interval.label = "interval";
+	}
+
+	/*
+	 * Leases: only tiny or invalid values, so every leased entry the fuzzer
+	 * creates has expired by the time occupancy is compared (see suite.sh).
+	 * Long leases are ordinary input, not hostile, and the subsystems'
+	 * own tests cover them.
+	 */
+	{
+		const char *ok[] = {"1 ms", "20 ms", "100 ms", NULL};
+		const char *bad[] = {"-1 s", "0", "-0.000001 s", "1000000 years", "178000000 years",
+			"-178000000 years", "1 mon -30 days", "1 day -86400 s", "-2147483648 days",
+		"2147483647 months", "infinity", "garbage", NULL};
+
+		pool_lits(&k_lease.ok, ok);
+		pool_lits(&k_lease.bad, bad);
+		k_lease.label = "lease";
+	}
+
+	{
+		const char *ok[] = {"1", "2", "3", "5", "10", "100", NULL};
+		const char *bad[] = {"0", "-1", "2147483647", "-2147483648", "2147483648",
+		"1e3", "1.5", "", NULL};
+
+		pool_lits(&k_int.ok, ok);
+		pool_lits(&k_int.bad, bad);
+		k_int.label = "int";
+	}
+	{
+		const char *ok[] = {"1", "2", "3", "5", "10", "100", NULL};
+		const char *bad[] = {"0", "-1", "32767", "-32768", "32768", NULL};
+
+		pool_lits(&k_smallint.ok, ok);
+		pool_lits(&k_smallint.bad, bad);
+		k_smallint.label = "smallint";
+	}
+	{
+		const char *ok[] = {"1", "2", "3", "5", "10", "100", NULL};
+		const char *bad[] = {"0", "-1", "9223372036854775807", "-9223372036854775808",
+			"9223372036854775808", "2147483648", "4294967296", NULL};
+
+		pool_lits(&k_bigint.ok, ok);
+		pool_lits(&k_bigint.bad, bad);
+		k_bigint.label = "bigint";
+	}
+	{
+		const char *ok[] = {"0", "1", "2.5", "-1", "1000", NULL};
+		const char *bad[] = {"NaN", "Infinity", "-Infinity", "1e308", "-1e308",
+			"1.7976931348623157e308", "5e-324", "-0", "1e-320", "1e309", NULL};
+
+		pool_lits(&k_double.ok, ok);
+		pool_lits(&k_double.bad, bad);
+		k_double.label = "double";
+	}
+	{
+		const char *ok[] = {"0", "1", "2.5", NULL};
+		const char *bad[] = {"NaN", "Infinity", "-Infinity", "1e1000", "-1e1000",
+		"0.0000000000000000000000000000001", NULL};
+
+		pool_lits(&k_numeric.ok, ok);
+		pool_lits(&k_numeric.bad, bad);
+		k_numeric.label = "numeric";
+	}
+	{
+		const char *ok[] = {"true", "false", NULL};
+		const char *bad[] = {"maybe", "", NULL};
+
+		pool_lits(&k_bool.ok, ok);
+		pool_lits(&k_bool.bad, bad);
+		k_bool.label = "bool";
+	}
+	{
+		const char *ok[] = {"now", "2020-01-01 00:00:00+00", "epoch", NULL};
+		const char *bad[] = {"infinity", "-infinity", "294276-12-31 23:59:59+00",
+			"4713-11-24 00:00:00+00 BC", "294277-01-01 00:00:00+00", "0001-01-01 BC",
+		"2020-02-30", "", NULL};
+
+		pool_lits(&k_timestamp.ok, ok);
+		pool_lits(&k_timestamp.bad, bad);
+		k_timestamp.label = "timestamp";
+	}
+	{
+		const char *ok[] = {"0", "1", "{}", NULL};
+		const char *bad[] = {"", "x", "-1", NULL};
+
+		pool_lits(&k_other.ok, ok);
+		pool_lits(&k_other.bad, bad);
+		k_other.label = "other";
+	}
+}
+
+/* The pools an argument draws from, by its type and name. */
+static ArgKind *
+kind_for(const char *type, const char *name)
+{
+	if (strcmp(type, "text") == 0 || strcmp(type, "name") == 0 ||
+		strncmp(type, "character varying", 17) == 0)
+	{
+		if (strcmp(name, "query") == 0 || strcmp(name, "sql") == 0)
+			return &k_query;
+		if (strstr(name, "path") != NULL || strcmp(name, "prefix") == 0)
+			return &k_path;
+		if (strcmp(name, "vote") == 0)
+			return &k_vote;
+		return &k_name;
+	}
+	if (strcmp(type, "text[]") == 0 || strcmp(type, "name[]") == 0)
+		return &k_array;
+	if (strcmp(type, "jsonb") == 0 || strcmp(type, "json") == 0)
+		return &k_json;
+	if (strcmp(type, "interval") == 0)
+		return strncmp(name, "lease", 5) == 0 || strstr(name, "ttl") != NULL
+			? &k_lease : &k_interval;
+	if (strcmp(type, "integer") == 0)
+		return &k_int;
+	if (strcmp(type, "smallint") == 0)
+		return &k_smallint;
+	if (strcmp(type, "bigint") == 0)
+		return &k_bigint;
+	if (strcmp(type, "double precision") == 0 || strcmp(type, "real") == 0)
+		return &k_double;
+	if (strcmp(type, "numeric") == 0)
+		return &k_numeric;
+	if (strcmp(type, "boolean") == 0)
+		return &k_bool;
+	if (strncmp(type, "timestamp", 9) == 0)
+		return &k_timestamp;
+	return &k_other;
+}
+
+/* ---------- catalog ---------- */
+
+static void
+split_tabs(const char *s, char out[][64], int max)
+{
+	int			i = 0;
+
+	while (i < max)
+	{
+		const char *tab = strchr(s, '\t');
+		size_t		len = tab ? (size_t) (tab - s) : strlen(s);
+
+		if (len > 63)
+			len = 63;
+		memcpy(out[i], s, len);
+		out[i][len] = '\0';
+		i++;
+		if (!tab)
+			break;
+		s = tab + 1;
+	}
+}
+
+static int
+load_functions(PGconn *conn)
+{
+	PGresult   *res;
+	const char *q =
+		"SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname),"
+		"       p.oid::regprocedure::text, p.prokind, p.pronargs, p.pronargdefaults,"
+		"       coalesce((SELECT string_agg(format_type(t, NULL), E'\\t' ORDER BY o)"
+		"                 FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, o)), ''),"
+		"       coalesce((SELECT string_agg(coalesce(nm, ''), E'\\t' ORDER BY o)"
+		"                 FROM unnest(p.proargnames, p.proargmodes) WITH ORDINALITY u(nm, md, o)"
+		"                 WHERE md IS NULL OR md IN ('i', 'b', 'v')), '')"
+		"  FROM pg_proc p"
+		"  JOIN pg_namespace n ON n.oid = p.pronamespace"
+		"  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid"
+		"       AND d.deptype = 'e'"
+		"  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'"
+		" WHERE p.prokind IN ('f', 'p')"
+		"   AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)"
+		"   AND NOT 'internal'::regtype = ANY (p.proargtypes::oid[])"
+		" ORDER BY p.proname, p.oid";
+
+	res = PQexec(conn, q);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "fuzz: cannot list the extension's functions: %s",
+				PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res) && nfuncs < MAX_FUNCS; i++)
+	{
+		Func	   *f = &funcs[nfuncs];
+
+		snprintf(f->call, sizeof(f->call), "%s", PQgetvalue(res, i, 0));
+		snprintf(f->sig, sizeof(f->sig), "%s", PQgetvalue(res, i, 1));
+		f->kind = PQgetvalue(res, i, 2)[0];
+		f->nargs = atoi(PQgetvalue(res, i, 3));
+		f->ndefaults = atoi(PQgetvalue(res, i, 4));
+		if (f->nargs > MAX_ARGS)
+			continue;
+		memset(f->types, 0, sizeof(f->types));
+		memset(f->names, 0, sizeof(f->names));
+		if (f->nargs > 0)
+		{
+			split_tabs(PQgetvalue(res, i, 5), f->types, f->nargs);
+			split_tabs(PQgetvalue(res, i, 6), f->names, f->nargs);
+		}
+		for (int a = 0; a < f->nargs; a++)
+			f->arg[a] = kind_for(f->types[a], f->names[a]);
+		nfuncs++;
+	}
+	PQclear(res);
+	return nfuncs;
+}
+
+/* ---------- one call ---------- */
+
+typedef struct Call
+{
+	Func	   *f;
+	int			nargs;			/* how many positional arguments are passed */
+	const Val  *vals[MAX_ARGS];
+	int			plain;			/* run as the plain role */
+} Call;
+
+static const Val null_val = {NULL, "NULL"};
+
+static const Val *
+pick(Rng *r, Pool *p)
+{
+	return &p->v[rng_int(r, p->n)];
+}
+
+/* A plausible value, sometimes a hostile one, sometimes NULL. */
+static const Val *
+pick_any(Rng *r, ArgKind *k)
+{
+	int			x = rng_int(r, 100);
+
+	if (x < 8)
+		return &null_val;
+	if (x < 40 && k->bad.n > 0)
+	{
+		const Val  *v = pick(r, &k->bad);
+
+		/* big values cost time: keep them to a few percent of calls */
+		if (v->txt && strlen(v->txt) > 100000 && rng_int(r, 8) != 0)
+			return pick(r, &k->ok);
+		return v;
+	}
+	return pick(r, &k->ok);
+}
+
+static const Val *
+pick_ok(Rng *r, ArgKind *k)
+{
+	return pick(r, &k->ok);
+}
+
+/*
+ * The systematic phase: for each function, the call with its defaults
+ * omitted, then every argument position with every value of its pools
+ * (and NULL), the other arguments plausible.  Item numbers index into
+ * this walk; returns false past its end.
+ */
+static long
+systematic_count(void)
+{
+	long		n = 0;
+
+	for (int i = 0; i < nfuncs; i++)
+	{
+		n++;
+		for (int a = 0; a < funcs[i].nargs; a++)
+			n += 1 + funcs[i].arg[a]->ok.n + funcs[i].arg[a]->bad.n;
+	}
+	return n;
+}
+
+static void
+make_call(long item, long nsystematic, uint64_t seed, Call *c)
+{
+	Rng			r = {mix64(seed ^ mix64((uint64_t) item + 1))};
+
+	c->plain = rng_int(&r, 4) == 0;
+	if (item < nsystematic)
+	{
+		long		k = item;
+
+		for (int i = 0; i < nfuncs; i++)
+		{
+			Func	   *f = &funcs[i];
+
+			c->f = f;
+			for (int a = 0; a < f->nargs; a++)
+				c->vals[a] = pick_ok(&r, f->arg[a]);
+			if (k == 0)
+			{
+				c->nargs = f->nargs - f->ndefaults;
+				return;
+			}
+			k--;
+			c->nargs = f->nargs;
+			for (int a = 0; a < f->nargs; a++)
+			{
+				ArgKind    *ak = f->arg[a];
+				long		width = 1 + ak->ok.n + ak->bad.n;
+
+				if (k < width)
+				{
+					if (k == 0)
+						c->vals[a] = &null_val;
+					else if (k <= ak->ok.n)
+						c->vals[a] = &ak->ok.v[k - 1];
+					else
+						c->vals[a] = &ak->bad.v[k - 1 - ak->ok.n];
+					return;
+				}
+				k -= width;
+			}
+		}
+		abort();				/* item out of range */
+	}
+
+	/* random phase */
+	c->f = &funcs[rng_int(&r, nfuncs)];
+	c->nargs = c->f->nargs - rng_int(&r, c->f->ndefaults + 1);
+	for (int a = 0; a < c->nargs; a++)
+		c->vals[a] = pick_any(&r, c->f->arg[a]);
+}
+
+static void
+call_sql(const Call *c, char *buf, size_t size)
+{
+	int			n;
+
+	if (c->f->kind == 'p')
+		n = snprintf(buf, size, "CALL %s(", c->f->call);
+	else
+		n = snprintf(buf, size, "SELECT sum(octet_length(r::text)) FROM %s(", c->f->call);
+	for (int a = 0; a < c->nargs; a++)
+		n += snprintf(buf + n, size - n, "%s$%d::%s", a ? ", " : "", a + 1,
+					  c->f->types[a]);
+	snprintf(buf + n, size - n, "%s", c->f->kind == 'p' ? ")" : ") AS r");
+}
+
+/* A standalone statement reproducing the call, written to the repro file. */
+static void
+write_repro(PGconn *conn, const Call *c, long item, const char *what,
+			const char *detail)
+{
+	if (!repro)
+		return;
+	fprintf(repro, "-- item %ld: %s%s: %s\n", item, what,
+			c->plain ? " (as the plain role)" : "", detail);
+	if (c->plain)
+		fprintf(repro, "SET ROLE %s;\n", plain_role);
+	fprintf(repro, "%s %s(", c->f->kind == 'p' ? "CALL" : "SELECT * FROM", c->f->call);
+	for (int a = 0; a < c->nargs; a++)
+	{
+		const Val  *v = c->vals[a];
+
+		if (a)
+			fputs(", ", repro);
+		if (!v->txt)
+			fputs("NULL", repro);
+		else if (v->sql)
+			fputs(v->sql, repro);
+		else
+		{
+			char	   *lit = conn ? PQescapeLiteral(conn, v->txt, strlen(v->txt)) : NULL;
+
+			if (lit)
+			{
+				fputs(lit, repro);
+				PQfreemem(lit);
+			}
+			else				/* invalid UTF-8: spell the bytes */
+			{
+				fputs("convert_from('\\x", repro);
+				for (const unsigned char *p = (const unsigned char *) v->txt; *p; p++)
+					fprintf(repro, "%02x", *p);
+				fputs("'::bytea, 'UTF8')", repro);
+			}
+		}
+		fprintf(repro, "::%s", c->f->types[a]);
+	}
+	fprintf(repro, ")%s;\n", c->plain ? ";\nRESET ROLE" : "");
+	fflush(repro);
+}
+
+/* ---------- workers ---------- */
+
+/* Print a violation, at most three per function and worker. */
+static int
+should_report(const Call *c)
+{
+	int			i = c->f - funcs;
+
+	if (reported[i] >= 3)
+		return 0;
+	reported[i]++;
+	return 1;
+}
+
+static PGconn *
+connect_as(const char *role)
+{
+	char		ci[1024];
+	PGconn	   *conn = NULL;
+	PGresult   *res;
+
+	/* after a crash the postmaster needs a moment: retry for a while */
+	for (int attempt = 0; attempt < 120; attempt++)
+	{
+		snprintf(ci, sizeof(ci), "%s%s%s application_name=fnd_fuzz", conninfo,
+				 role ? " user=" : "", role ? role : "");
+		conn = PQconnectdb(ci);
+		if (PQstatus(conn) == CONNECTION_OK)
+			break;
+		PQfinish(conn);
+		conn = NULL;
+		usleep(500000);
+	}
+	if (!conn)
+		return NULL;
+	res = PQexec(conn, "SET statement_timeout = '200ms'; SET lock_timeout = '100ms';"
+				 " SET idle_in_transaction_session_timeout = '5s';"
+				 " SET client_min_messages = error");
+	PQclear(res);
+	return conn;
+}
+
+static void
+count_state_n(WorkerStats *ws, const char *state, long n)
+{
+	for (int i = 0; i < ws->nstates; i++)
+		if (strcmp(ws->states[i].state, state) == 0)
+		{
+			ws->states[i].count += n;
+			return;
+		}
+	if (ws->nstates < MAX_STATES)
+	{
+		snprintf(ws->states[ws->nstates].state, 6, "%s", state);
+		ws->states[ws->nstates].count = n;
+		ws->nstates++;
+	}
+}
+
+static void
+count_state(WorkerStats *ws, const char *state)
+{
+	count_state_n(ws, state, 1);
+}
+
+static double
+now_sec(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/*
+ * Send one call and wait for its end, at most HANG_SECONDS.  Returns the
+ * result, or NULL with *hung set when the call did not end in time (it is
+ * then cancelled) or the connection broke.
+ */
+static PGresult *
+run_call(PGconn *conn, const char *sql, const Call *c, int *hung)
+{
+	const char *params[MAX_ARGS];
+	PGresult   *res = NULL;
+	PGresult   *r;
+	double		deadline = now_sec() + HANG_SECONDS;
+	int			cancelled = 0;
+
+	*hung = 0;
+	for (int a = 0; a < c->nargs; a++)
+		params[a] = c->vals[a]->txt;
+	if (!PQsendQueryParams(conn, sql, c->nargs, NULL, params, NULL, NULL, 0))
+		return NULL;
+	for (;;)
+	{
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+		if (!PQconsumeInput(conn))
+			break;
+		if (!PQisBusy(conn))
+		{
+			while ((r = PQgetResult(conn)) != NULL)
+			{
+				if (res)
+					PQclear(res);
+				res = r;
+			}
+			return res;
+		}
+		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+			break;
+		if (now_sec() > deadline && !cancelled)
+		{
+			PGcancel   *cn = PQgetCancel(conn);
+			char		err[256];
+
+			*hung = 1;
+			cancelled = 1;
+			if (cn)
+			{
+				PQcancel(cn, err, sizeof(err));
+				PQfreeCancel(cn);
+			}
+			deadline = now_sec() + HANG_SECONDS;
+		}
+		else if (now_sec() > deadline)
+			return NULL;		/* not even a cancel ends it */
+	}
+	return NULL;
+}
+
+static void
+worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
+	   WorkerStats *ws)
+{
+	PGconn	   *conn[2] = {NULL, NULL};
+	int			used[2] = {0, 0};
+	char		sql[4096];
+
+	for (long item = w; item < ncalls; item += nworkers)
+	{
+		Call		c;
+		PGresult   *res;
+		int			hung;
+		int			which;
+
+		make_call(item, nsystematic, seed, &c);
+		which = c.plain;
+		if (conn[which] && used[which] >= RECONNECT_EVERY)
+		{
+			PQfinish(conn[which]);
+			conn[which] = NULL;
+		}
+		if (!conn[which])
+		{
+			conn[which] = connect_as(which ? plain_role : NULL);
+			used[which] = 0;
+			if (!conn[which])
+			{
+				fprintf(stdout, "VIOLATION worker %d: cannot connect any more\n", w);
+				ws->violations++;
+				return;
+			}
+		}
+		used[which]++;
+		call_sql(&c, sql, sizeof(sql));
+		res = run_call(conn[which], sql, &c, &hung);
+		ws->calls++;
+		if (hung)
+		{
+			ws->violations++;
+			count_state(ws, "HANG");
+			if (should_report(&c))
+			{
+				printf("VIOLATION item %ld: %s did not end within %d s of its 200ms statement_timeout\n",
+					   item, c.f->sig, HANG_SECONDS);
+				write_repro(conn[which], &c, item, "hang", "ignores statement_timeout");
+			}
+		}
+		if (res && (PQresultStatus(res) == PGRES_TUPLES_OK ||
+					PQresultStatus(res) == PGRES_COMMAND_OK))
+			count_state(ws, "00000");
+		else if (res && PQresultErrorField(res, PG_DIAG_SQLSTATE))
+		{
+			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+			count_state(ws, st);
+			/* internal errors, data corruption, and the server's crash notice */
+			if (strncmp(st, "XX", 2) == 0 || strcmp(st, "57P02") == 0 ||
+				strcmp(st, "57P01") == 0)
+			{
+				const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+				ws->violations++;
+				if (should_report(&c))
+				{
+					printf("VIOLATION item %ld: %s raised %s: %s\n", item, c.f->sig, st,
+						   msg ? msg : "");
+					write_repro(conn[which], &c, item, st, msg ? msg : "");
+				}
+			}
+		}
+		else if (!hung)
+		{
+			/* no SQLSTATE: the connection broke, the backend died */
+			ws->violations++;
+			count_state(ws, "LOST");
+			if (should_report(&c))
+			{
+				printf("VIOLATION item %ld: %s lost the connection: %s", item, c.f->sig,
+					   PQerrorMessage(conn[which]));
+				write_repro(conn[which], &c, item, "connection lost", "backend died");
+			}
+		}
+		if (res)
+			PQclear(res);
+		fflush(stdout);
+		if (PQstatus(conn[which]) != CONNECTION_OK || hung)
+		{
+			PQfinish(conn[which]);
+			conn[which] = NULL;
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (conn[i])
+			PQfinish(conn[i]);
+}
+
+static int
+cmp_state(const void *a, const void *b)
+{
+	return strcmp(((const StateCount *) a)->state, ((const StateCount *) b)->state);
+}
+
+int
+main(int argc, char **argv)
+{
+	long		ncalls;
+	uint64_t	seed;
+	int			nworkers;
+	long		nsystematic;
+	PGconn	   *conn;
+	WorkerStats *stats;
+	WorkerStats total = {0};
+	double		t0 = now_sec();
+
+	if (argc != 7)
+	{
+		fprintf(stderr, "usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE\n");
+		return 2;
+	}
+	conninfo = argv[1];
+	plain_role = argv[2];
+	ncalls = atol(argv[3]);
+	seed = strtoull(argv[4], NULL, 10);
+	nworkers = atoi(argv[5]);
+	if (nworkers < 1 || nworkers > MAX_WORKERS)
+		nworkers = 4;
+	repro = fopen(argv[6], "w");
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	build_pools();
+	conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "fuzz: cannot connect: %s", PQerrorMessage(conn));
+		return 2;
+	}
+	if (load_functions(conn) <= 0)
+	{
+		fprintf(stderr, "fuzz: no functions to call\n");
+		return 2;
+	}
+	nsystematic = systematic_count();
+	if (ncalls < nsystematic)
+		ncalls = nsystematic;
+	printf("fuzz: %d functions, %ld systematic calls, %ld calls in all, seed %llu, %d workers\n",
+		   nfuncs, nsystematic, ncalls, (unsigned long long) seed, nworkers);
+
+	stats = mmap(NULL, sizeof(WorkerStats) * nworkers, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (stats == MAP_FAILED)
+		return 2;
+	memset(stats, 0, sizeof(WorkerStats) * nworkers);
+	fflush(NULL);
+	for (int w = 0; w < nworkers; w++)
+	{
+		pid_t		pid = fork();
+
+		if (pid == 0)
+		{
+			PQfinish(conn);		/* the parent's; a child never uses it */
+			worker(w, nworkers, ncalls, nsystematic, seed, &stats[w]);
+			fflush(NULL);
+			_exit(0);
+		}
+		if (pid < 0)
+			return 2;
+	}
+	for (int w = 0; w < nworkers; w++)
+	{
+		int			status;
+
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		{
+			printf("VIOLATION a worker process failed\n");
+			total.violations++;
+		}
+	}
+	PQfinish(conn);
+
+	for (int w = 0; w < nworkers; w++)
+	{
+		total.calls += stats[w].calls;
+		total.violations += stats[w].violations;
+		for (int i = 0; i < stats[w].nstates; i++)
+			count_state_n(&total, stats[w].states[i].state,
+						  stats[w].states[i].count);
+	}
+	qsort(total.states, total.nstates, sizeof(StateCount), cmp_state);
+	printf("fuzz: calls made: %ld in %.1f s\n", total.calls, now_sec() - t0);
+	printf("fuzz: distinct SQLSTATEs: %d\n", total.nstates);
+	for (int i = 0; i < total.nstates; i++)
+		printf("  %s %ld\n", total.states[i].state, total.states[i].count);
+	printf("fuzz: violations: %ld\n", total.violations);
+	if (repro)
+		fclose(repro);
+	return total.violations > 0 ? 1 : 0;
+}
