@@ -1,0 +1,164 @@
+# Capacity: every foundation.max_* setting that exists is set small, all at
+# once, and each table is filled past its size.  For each known setting:
+# the call that does not fit fails with the documented error (telemetry
+# instead counts the drop and never fails), the server survives, and once
+# space is freed the table works again.  Settings this file does not know
+# are started small and otherwise skipped.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('capacity');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'foundation'
+foundation.supervisor_naptime = 100
+});
+$node->start;
+
+# What each known table holds: how to add entry %s (leased where entries
+# are owned, so they outlive the psql session that makes them), the
+# SQLSTATE of the call that does not fit ('drop' for telemetry: no error,
+# a counted drop), and how to free one entry (undef when the subsystem has
+# no way to remove an entry).
+my %known = (
+	'foundation.max_registry_entries' => {
+		need => 'fnd_register(text,text,jsonb,interval)',
+		add => q{SELECT fnd_register('cap', 'e%s', '{}', '1 h')},
+		full => 'FN103',
+		free => q{SELECT fnd_unregister('cap', 'e1')},
+	},
+	'foundation.max_circuit_breakers' => {
+		need => 'fnd_cb_install(text,integer,interval,interval,integer)',
+		add => q{SELECT fnd_cb_install('cap%s')},
+		full => 'FN203',
+		free => q{SELECT fnd_cb_remove('cap1')},
+	},
+	'foundation.max_rate_limits' => {
+		need => 'fnd_rate_check(text,integer,interval)',
+		add => q{SELECT fnd_rate_check('cap%s', 10, '1 h')},
+		full => 'FN',
+	},
+	'foundation.max_locks' => {
+		need => 'fnd_lock_acquire(text,interval,interval)',
+		add => q{SELECT fnd_lock_acquire('cap%s', '0', '1 h')},
+		full => 'FN607',
+		free => q{SELECT fnd_lock_release('cap1')},
+	},
+	'foundation.max_elections' => {
+		need => 'fnd_elect_leader(text,text,interval)',
+		add => q{SELECT fnd_elect_leader('cap%s', 'c', '1 h')},
+		full => 'FN607',
+		free => q{SELECT fnd_resign('cap1', 'c')},
+	},
+	'foundation.max_barriers' => {
+		need => 'fnd_barrier_create(text,integer)',
+		add => q{SELECT fnd_barrier_create('cap%s', 2)},
+		full => 'FN607',
+	},
+	'foundation.max_consensus' => {
+		need => 'fnd_consensus_start(text,jsonb,text[],integer,interval,boolean)',
+		add => q{SELECT fnd_consensus_start('cap%s', '{}', '{a,b}', NULL, '1 h')},
+		full => 'FN607',
+	},
+	'foundation.max_metrics' => {
+		need => 'fnd_metric_increment(text,double precision,jsonb)',
+		add => q{SELECT fnd_metric_increment('cap.m%s')},
+		full => 'drop',
+		free => q{SELECT fnd_metrics_reset()},
+	},
+);
+# Other spellings the subsystems may choose for the same tables.
+$known{'foundation.max_rate_buckets'} = $known{'foundation.max_rate_limits'};
+$known{'foundation.max_registry'} = $known{'foundation.max_registry_entries'};
+$known{'foundation.max_breakers'} = $known{'foundation.max_circuit_breakers'};
+$known{'foundation.max_consensus_rounds'} = $known{'foundation.max_consensus'};
+$known{'foundation.max_leader_groups'} = $known{'foundation.max_elections'};
+$known{'foundation.max_election_groups'} = $known{'foundation.max_elections'};
+
+# Every foundation.max_* setting, and a small value for each (its minimum,
+# but at least 8).
+my %size;
+for my $row (split /\n/, $node->safe_psql('postgres',
+		"SELECT name, greatest(coalesce(min_val::int, 8), 8) FROM pg_settings
+		 WHERE name LIKE 'foundation.max\\_%' AND vartype = 'integer' ORDER BY name"))
+{
+	my ($name, $n) = split /\|/, $row;
+	$size{$name} = $n;
+}
+note('settings: ' . join(', ', map { "$_ = $size{$_}" } sort keys %size));
+$node->append_conf('postgresql.conf', join('', map { "$_ = $size{$_}\n" } sort keys %size));
+$node->restart;
+$node->safe_psql('postgres', 'CREATE EXTENSION foundation');
+for my $name (sort keys %size)
+{
+	is($node->safe_psql('postgres', "SHOW $name"), $size{$name}, "$name is $size{$name}");
+}
+
+# Add entries 1..limit, stopping at the first error: "successes sqlstate".
+$node->safe_psql('postgres', q{
+CREATE FUNCTION cap_fill(q text, n int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    done int := 0;
+BEGIN
+    FOR i IN 1 .. n LOOP
+        BEGIN
+            EXECUTE format(q, i);
+            done := done + 1;
+        EXCEPTION WHEN OTHERS THEN
+            RETURN done || ' ' || SQLSTATE;
+        END;
+    END LOOP;
+    RETURN done || ' none';
+END $$});
+
+for my $name (sort keys %size)
+{
+	my $k = $known{$name};
+	my $n = $size{$name};
+  SKIP:
+	{
+		skip "$name: no fill test for this setting", 4 unless $k;
+		skip "$name: its functions do not exist yet", 4
+		  unless $node->safe_psql('postgres', "SELECT to_regprocedure('$k->{need}') IS NOT NULL") eq 't';
+
+		my $add = $k->{add};
+		my ($done, $state) = split / /,
+		  $node->safe_psql('postgres', "SELECT cap_fill(\$q\$$add\$q\$, $n + 5)");
+		if ($k->{full} eq 'drop')
+		{
+			is($state, 'none', "$name: telemetry never fails its caller when full");
+			ok($node->safe_psql('postgres',
+					"SELECT coalesce(sum(count), 0) > 0 FROM fnd_metrics WHERE name = 'foundation.telemetry.dropped'") eq 't',
+				"$name: the drops are counted in foundation.telemetry.dropped");
+		}
+		else
+		{
+			cmp_ok($done, '<=', $n, "$name: at most $n entries fit (got $done)");
+			like($state, qr/^\Q$k->{full}\E/, "$name: the next one fails with $k->{full} (got $state)");
+		}
+		is($node->safe_psql('postgres', 'SELECT 1'), '1', "$name: the server survived");
+		if ($k->{free})
+		{
+			$node->safe_psql('postgres', $k->{free});
+			my $again = sprintf($add, 1000);
+			my ($d2) = split / /,
+			  $node->safe_psql('postgres', "SELECT cap_fill(\$q\$$again\$q\$, 1)");
+			is($d2, '1', "$name: after freeing one, a new entry fits again");
+		}
+		else
+		{
+			skip "$name: no function frees an entry", 1;
+		}
+	}
+}
+
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'foundation supervisor'"),
+	'the supervisor still runs');
+$node->stop;
+unlike(slurp_file($node->logfile), qr/PANIC|terminated by signal|TRAP:/,
+	'no crash in the server log');
+done_testing();
