@@ -28,7 +28,11 @@
  * connection, reconnecting every few hundred calls so that session exit
  * cleanup runs over and over.
  *
- * Usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE
+ * An interrupter process (INTERRUPT = 1) cancels calls that wait inside the
+ * extension and terminates some of their sessions, so that the cleanup of
+ * waits and of dying sessions runs under fire.
+ *
+ * Usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE INTERRUPT
  * Prints the calls made, the SQLSTATEs seen with counts and the
  * violations; exits 1 when there is a violation, 2 on a setup error.
  *
@@ -105,6 +109,21 @@ typedef struct WorkerStats
 	int			nstates;
 	StateCount	states[MAX_STATES];
 } WorkerStats;
+
+/*
+ * Backends the interrupter process terminated on purpose: a worker whose
+ * connection ends with 57P01 or is lost accepts it only when its backend
+ * is listed here.
+ */
+#define MAX_TERMINATED	16384
+typedef struct Terminated
+{
+	volatile int stop;			/* set by the parent: workers are done */
+	volatile int n;
+	volatile int pid[MAX_TERMINATED];
+} Terminated;
+
+static Terminated *terminated;
 
 static Func funcs[MAX_FUNCS];
 static int	reported[MAX_FUNCS];	/* violations printed per function, per worker */
@@ -848,9 +867,7 @@ run_call(PGconn *conn, const char *sql, const Call *c, int *hung)
 	{
 		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
 
-		if (!PQconsumeInput(conn))
-			break;
-		if (!PQisBusy(conn))
+		if (!PQconsumeInput(conn) || !PQisBusy(conn))
 		{
 			while ((r = PQgetResult(conn)) != NULL)
 			{
@@ -882,12 +899,93 @@ run_call(PGconn *conn, const char *sql, const Call *c, int *hung)
 	return NULL;
 }
 
+static int
+was_terminated(int pid)
+{
+	int			n = terminated->n;
+
+	__sync_synchronize();
+	for (int i = 0; i < n && i < MAX_TERMINATED; i++)
+		if (terminated->pid[i] == pid)
+			return 1;
+	return 0;
+}
+
+/*
+ * The interrupter: while the workers run, cancel calls that wait inside the
+ * extension (and sometimes any running call), and now and then terminate
+ * such a session, so that the wait and exit cleanup paths run under fire:
+ * a waiter leaving a lock queue, a barrier arrival withdrawn by a dying
+ * session.  Cancels reach an idle session harmlessly; terminations only go
+ * to sessions seen waiting, and are recorded first so the worker knows.
+ */
+static void
+interrupter(uint64_t seed)
+{
+	PGconn	   *conn = NULL;
+	Rng			r = {mix64(seed ^ 0x1234567ULL)};
+	char		q[256];
+
+	while (!terminated->stop)
+	{
+		PGresult   *res;
+		int			x = rng_int(&r, 100);
+
+		if (!conn)
+		{
+			char		ci[1024];
+
+			snprintf(ci, sizeof(ci), "%s application_name=fnd_fuzz_interrupter", conninfo);
+			conn = PQconnectdb(ci);
+			if (PQstatus(conn) != CONNECTION_OK)
+			{
+				PQfinish(conn);
+				conn = NULL;
+				usleep(200000);
+				continue;
+			}
+		}
+		usleep(20000 + rng_int(&r, 30000));
+		snprintf(q, sizeof(q),
+				 "SELECT pid FROM pg_stat_activity WHERE application_name = 'fnd_fuzz'"
+				 " AND state = 'active' %s ORDER BY random() LIMIT 1",
+				 x < 80 ? "AND wait_event_type = 'Extension'" : "");
+		res = PQexec(conn, q);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		{
+			int			pid = atoi(PQgetvalue(res, 0, 0));
+			int			terminate = x < 15;
+
+			PQclear(res);
+			if (terminate && terminated->n < MAX_TERMINATED)
+			{
+				terminated->pid[terminated->n] = pid;
+				__sync_synchronize();
+				terminated->n++;
+				__sync_synchronize();
+			}
+			snprintf(q, sizeof(q), "SELECT %s(%d)",
+					 terminate ? "pg_terminate_backend" : "pg_cancel_backend", pid);
+			res = PQexec(conn, q);
+		}
+		PQclear(res);
+		if (PQstatus(conn) != CONNECTION_OK)
+		{
+			PQfinish(conn);
+			conn = NULL;
+		}
+	}
+	if (conn)
+		PQfinish(conn);
+}
+
 static void
 worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 	   WorkerStats *ws)
 {
 	PGconn	   *conn[2] = {NULL, NULL};
 	int			used[2] = {0, 0};
+	int			bpid[2] = {0, 0};	/* backend pids (libpq forgets on loss) */
 	char		sql[4096];
 
 	for (long item = w; item < ncalls; item += nworkers)
@@ -908,6 +1006,7 @@ worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 		{
 			conn[which] = connect_as(which ? plain_role : NULL);
 			used[which] = 0;
+			bpid[which] = conn[which] ? PQbackendPID(conn[which]) : 0;
 			if (!conn[which])
 			{
 				fprintf(stdout, "VIOLATION worker %d: cannot connect any more\n", w);
@@ -919,6 +1018,18 @@ worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 		call_sql(&c, sql, sizeof(sql));
 		res = run_call(conn[which], sql, &c, &hung);
 		ws->calls++;
+		if ((!res || !PQresultErrorField(res, PG_DIAG_SQLSTATE) ||
+			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "57P01") == 0) &&
+			!hung && was_terminated(bpid[which]))
+		{
+			/* the interrupter ended this session on purpose */
+			count_state(ws, "TERM");
+			if (res)
+				PQclear(res);
+			PQfinish(conn[which]);
+			conn[which] = NULL;
+			continue;
+		}
 		if (hung)
 		{
 			ws->violations++;
@@ -996,12 +1107,15 @@ main(int argc, char **argv)
 	WorkerStats *stats;
 	WorkerStats total = {0};
 	double		t0 = now_sec();
+	int			interrupt;
+	pid_t		ipid = 0;
 
-	if (argc != 7)
+	if (argc != 8)
 	{
-		fprintf(stderr, "usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE\n");
+		fprintf(stderr, "usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE INTERRUPT\n");
 		return 2;
 	}
+	interrupt = atoi(argv[7]);
 	conninfo = argv[1];
 	plain_role = argv[2];
 	ncalls = atol(argv[3]);
@@ -1032,8 +1146,11 @@ main(int argc, char **argv)
 
 	stats = mmap(NULL, sizeof(WorkerStats) * nworkers, PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (stats == MAP_FAILED)
+	terminated = mmap(NULL, sizeof(Terminated), PROT_READ | PROT_WRITE,
+					  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (stats == MAP_FAILED || terminated == MAP_FAILED)
 		return 2;
+	memset(terminated, 0, sizeof(Terminated));
 	memset(stats, 0, sizeof(WorkerStats) * nworkers);
 	fflush(NULL);
 	for (int w = 0; w < nworkers; w++)
@@ -1050,16 +1167,32 @@ main(int argc, char **argv)
 		if (pid < 0)
 			return 2;
 	}
+	if (interrupt)
+	{
+		ipid = fork();
+		if (ipid == 0)
+		{
+			PQfinish(conn);
+			interrupter(seed);
+			_exit(0);
+		}
+	}
 	for (int w = 0; w < nworkers; w++)
 	{
 		int			status;
+		pid_t		pid = wait(&status);
 
-		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		{
 			printf("VIOLATION a worker process failed\n");
 			total.violations++;
 		}
+		if (pid == ipid)		/* the interrupter does not count */
+			w--;
 	}
+	terminated->stop = 1;
+	if (ipid > 0)
+		waitpid(ipid, NULL, 0);
 	PQfinish(conn);
 
 	for (int w = 0; w < nworkers; w++)

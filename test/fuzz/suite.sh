@@ -10,6 +10,8 @@
 #   FND_FUZZ_SEED     seed (default 20261129); the same seed makes the same calls
 #   FND_FUZZ_CALLS    number of calls (overrides the short/long default)
 #   FND_FUZZ_WORKERS  concurrent worker processes (default 4)
+#   FND_FUZZ_INTERRUPT 0 turns off the process that cancels waiting calls and
+#                     terminates some of their sessions (default 1)
 #
 # Violations (exit status 1 when there is any):
 #   - a call raised XX000 (internal error) or another XX code, or its
@@ -105,7 +107,8 @@ echo "fuzz: views before: $(echo $BEFORE)"
 
 CONNINFO="host=${PGHOST:-localhost} port=${PGPORT:-5432} dbname=$DB user=${PGUSER:-$(id -un)}"
 set +e
-"$OUT/fuzz" "$CONNINFO" "$ROLE" "$CALLS" "$SEED" "$WORKERS" "$OUT/violations.sql" |
+"$OUT/fuzz" "$CONNINFO" "$ROLE" "$CALLS" "$SEED" "$WORKERS" "$OUT/violations.sql" \
+	"${FND_FUZZ_INTERRUPT:-1}" |
 	tee "$OUT/fuzz.txt"
 RC=${PIPESTATUS[0]}
 set -e
@@ -141,7 +144,7 @@ fi
 #    back to its starting count too; a view whose state has no removal
 #    function is reported, not compared.
 deadline=$((SECONDS + 30))
-while [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fnd_fuzz'")" != 0 ]; do
+while [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'fnd\_fuzz%'")" != 0 ]; do
 	if [ $SECONDS -ge $deadline ]; then
 		violation "fuzz sessions still connected 30 s after the run"
 		break
