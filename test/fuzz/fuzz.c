@@ -61,12 +61,18 @@
 #define HANG_SECONDS	15		/* a call this long ignored statement_timeout */
 #define RECONNECT_EVERY 250
 
-/* One candidate value: its text form (NULL for SQL NULL) and a SQL
- * expression that rebuilds it, for reproducers. */
+/*
+ * One candidate value: its text form (NULL for SQL NULL) and a SQL
+ * expression that rebuilds it, for reproducers.  A value with expr is not
+ * sent as a parameter: the expression is written into the call (a token
+ * or event id read from the extension's own views, so that calls that need
+ * a live one get it).
+ */
 typedef struct Val
 {
 	const char *txt;
 	const char *sql;
+	const char *expr;
 } Val;
 
 typedef struct Pool
@@ -108,6 +114,8 @@ typedef struct WorkerStats
 	long		violations;
 	int			nstates;
 	StateCount	states[MAX_STATES];
+	long		fcalls[MAX_FUNCS];	/* calls per function */
+	long		fok[MAX_FUNCS];		/* of which returned a result */
 } WorkerStats;
 
 /*
@@ -197,6 +205,7 @@ pool_add(Pool *p, const char *txt, const char *sql)
 		abort();
 	p->v[p->n].txt = txt;
 	p->v[p->n].sql = sql;
+	p->v[p->n].expr = NULL;
 	p->n++;
 }
 
@@ -210,7 +219,14 @@ pool_lits(Pool *p, const char *const *vals)
 
 static ArgKind k_name, k_query, k_path, k_vote, k_array, k_json, k_interval,
 			k_lease, k_int, k_bigint, k_smallint, k_double, k_numeric, k_bool,
-			k_timestamp, k_other;
+			k_timestamp, k_other, k_token, k_event_id;
+
+static void
+pool_expr(Pool *p, const char *expr)
+{
+	pool_add(p, "", expr);
+	p->v[p->n - 1].expr = expr;
+}
 
 static void
 build_pools(void)
@@ -259,6 +275,11 @@ build_pools(void)
 			"", " ", ";", "SELECT 1/0", "SELECT", "BEGIN", "COMMIT", "ROLLBACK",
 			"SAVEPOINT s", "SELECT pg_sleep(1)", "SELECT * FROM no_such_table",
 			"SELECT 1; SELECT 2", "SELECT * FROM pg_authid LIMIT 1",
+			"SELECT fnd_lock_acquire('fz_a', '50 ms')",
+			"SELECT fnd_barrier_sync('fz_b', 2, '50 ms')",
+			"SELECT fnd_register('fz', 'in_cb')",
+			"SELECT fnd_consensus_result('fz_a', '50 ms')",
+			"SELECT fnd_metric_increment('fz.in_cb')",
 			"SELECT x'; DROP TABLE fnd_events; --",
 			"SELECT repeat('x', 1048576) AS big",
 			"SELECT generate_series(1, 200000) AS n",
@@ -388,13 +409,14 @@ build_pools(void)
 	}
 
 	/*
-	 * Leases: only tiny or invalid values, so every leased entry the fuzzer
-	 * creates has expired by the time occupancy is compared (see suite.sh).
+	 * Leases: only short or invalid values, so every leased entry the fuzzer
+	 * creates expires soon after the run, before occupancy is compared
+	 * (see suite.sh).
 	 * Long leases are ordinary input, not hostile, and the subsystems'
 	 * own tests cover them.
 	 */
 	{
-		const char *ok[] = {"1 ms", "20 ms", "100 ms", NULL};
+		const char *ok[] = {"2 s", "100 ms", "20 ms", "1 ms", NULL};
 		const char *bad[] = {"-1 s", "0", "-0.000001 s", "1000000 years", "178000000 years",
 			"-178000000 years", "1 mon -30 days", "1 day -86400 s", "-2147483648 days",
 		"2147483647 months", "infinity", "garbage", NULL};
@@ -429,6 +451,20 @@ build_pools(void)
 		pool_lits(&k_bigint.ok, ok);
 		pool_lits(&k_bigint.bad, bad);
 		k_bigint.label = "bigint";
+
+		/* fencing tokens: live ones from fnd_locks, and made-up ones */
+		pool_expr(&k_token.ok, "(SELECT max(token) FROM fnd_locks)");
+		pool_expr(&k_token.ok, "(SELECT min(token) FROM fnd_locks)");
+		pool_lits(&k_token.ok, ok);
+		pool_lits(&k_token.bad, bad);
+		k_token.label = "token";
+
+		/* event ids: the latest, and made-up ones */
+		pool_expr(&k_event_id.ok, "(SELECT max(id) FROM fnd_events)");
+		pool_expr(&k_event_id.ok, "(SELECT max(id) - 5 FROM fnd_events)");
+		pool_lits(&k_event_id.ok, ok);
+		pool_lits(&k_event_id.bad, bad);
+		k_event_id.label = "event id";
 	}
 	{
 		const char *ok[] = {"0", "1", "2.5", "-1", "1000", NULL};
@@ -503,7 +539,13 @@ kind_for(const char *type, const char *name)
 	if (strcmp(type, "smallint") == 0)
 		return &k_smallint;
 	if (strcmp(type, "bigint") == 0)
+	{
+		if (strcmp(name, "token") == 0)
+			return &k_token;
+		if (strcmp(name, "id") == 0 || strcmp(name, "after_id") == 0)
+			return &k_event_id;
 		return &k_bigint;
+	}
 	if (strcmp(type, "double precision") == 0 || strcmp(type, "real") == 0)
 		return &k_double;
 	if (strcmp(type, "numeric") == 0)
@@ -604,12 +646,25 @@ typedef struct Call
 	int			plain;			/* run as the plain role */
 } Call;
 
-static const Val null_val = {NULL, "NULL"};
+static const Val null_val = {NULL, "NULL", NULL};
 
 static const Val *
 pick(Rng *r, Pool *p)
 {
 	return &p->v[rng_int(r, p->n)];
+}
+
+/*
+ * A plausible value, half the time one of the pool's first two, so that
+ * calls often meet the same names (register then update, acquire then
+ * renew, two sessions on one lock).
+ */
+static const Val *
+pick_plausible(Rng *r, Pool *p)
+{
+	if (p->n > 2 && rng_int(r, 2) == 0)
+		return &p->v[rng_int(r, 2)];
+	return pick(r, p);
 }
 
 /* A plausible value, sometimes a hostile one, sometimes NULL. */
@@ -626,16 +681,16 @@ pick_any(Rng *r, ArgKind *k)
 
 		/* big values cost time: keep them to a few percent of calls */
 		if (v->txt && strlen(v->txt) > 100000 && rng_int(r, 8) != 0)
-			return pick(r, &k->ok);
+			return pick_plausible(r, &k->ok);
 		return v;
 	}
-	return pick(r, &k->ok);
+	return pick_plausible(r, &k->ok);
 }
 
 static const Val *
 pick_ok(Rng *r, ArgKind *k)
 {
-	return pick(r, &k->ok);
+	return pick_plausible(r, &k->ok);
 }
 
 /*
@@ -719,9 +774,15 @@ call_sql(const Call *c, char *buf, size_t size)
 		n = snprintf(buf, size, "CALL %s(", c->f->call);
 	else
 		n = snprintf(buf, size, "SELECT sum(octet_length(r::text)) FROM %s(", c->f->call);
-	for (int a = 0; a < c->nargs; a++)
-		n += snprintf(buf + n, size - n, "%s$%d::%s", a ? ", " : "", a + 1,
-					  c->f->types[a]);
+	for (int a = 0, k = 1; a < c->nargs; a++)
+	{
+		if (c->vals[a]->expr)
+			n += snprintf(buf + n, size - n, "%s%s::%s", a ? ", " : "",
+						  c->vals[a]->expr, c->f->types[a]);
+		else
+			n += snprintf(buf + n, size - n, "%s$%d::%s", a ? ", " : "", k++,
+						  c->f->types[a]);
+	}
 	snprintf(buf + n, size - n, "%s", c->f->kind == 'p' ? ")" : ") AS r");
 }
 
@@ -745,6 +806,8 @@ write_repro(PGconn *conn, const Call *c, long item, const char *what,
 			fputs(", ", repro);
 		if (!v->txt)
 			fputs("NULL", repro);
+		else if (v->expr)
+			fprintf(repro, "%s /* at the time of the call */", v->expr);
 		else if (v->sql)
 			fputs(v->sql, repro);
 		else
@@ -857,11 +920,14 @@ run_call(PGconn *conn, const char *sql, const Call *c, int *hung)
 	PGresult   *r;
 	double		deadline = now_sec() + HANG_SECONDS;
 	int			cancelled = 0;
+	int			nparams = 0;
 
 	*hung = 0;
+
 	for (int a = 0; a < c->nargs; a++)
-		params[a] = c->vals[a]->txt;
-	if (!PQsendQueryParams(conn, sql, c->nargs, NULL, params, NULL, NULL, 0))
+		if (!c->vals[a]->expr)
+			params[nparams++] = c->vals[a]->txt;
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		return NULL;
 	for (;;)
 	{
@@ -944,6 +1010,8 @@ interrupter(uint64_t seed)
 				usleep(200000);
 				continue;
 			}
+			/* sessions may end between the look-up and the signal */
+			PQclear(PQexec(conn, "SET client_min_messages = error"));
 		}
 		usleep(20000 + rng_int(&r, 30000));
 		snprintf(q, sizeof(q),
@@ -1041,9 +1109,13 @@ worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 				write_repro(conn[which], &c, item, "hang", "ignores statement_timeout");
 			}
 		}
+		ws->fcalls[c.f - funcs]++;
 		if (res && (PQresultStatus(res) == PGRES_TUPLES_OK ||
 					PQresultStatus(res) == PGRES_COMMAND_OK))
+		{
 			count_state(ws, "00000");
+			ws->fok[c.f - funcs]++;
+		}
 		else if (res && PQresultErrorField(res, PG_DIAG_SQLSTATE))
 		{
 			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -1208,6 +1280,17 @@ main(int argc, char **argv)
 	printf("fuzz: distinct SQLSTATEs: %d\n", total.nstates);
 	for (int i = 0; i < total.nstates; i++)
 		printf("  %s %ld\n", total.states[i].state, total.states[i].count);
+	for (int i = 0; i < nfuncs; i++)
+	{
+		for (int w = 0; w < nworkers; w++)
+		{
+			total.fcalls[i] += stats[w].fcalls[i];
+			total.fok[i] += stats[w].fok[i];
+		}
+		if (total.fok[i] == 0)
+			printf("fuzz: note: %s never returned a result in %ld calls\n",
+				   funcs[i].sig, total.fcalls[i]);
+	}
 	printf("fuzz: violations: %ld\n", total.violations);
 	if (repro)
 		fclose(repro);

@@ -134,15 +134,18 @@ fi
 
 # Occupancy.  First the fuzz sessions must be gone (their exit cleanup has
 # then run).  Then:
-#  - nothing anywhere may still name a session that is gone (owner_pid);
+#  - nothing anywhere may still belong to or wait for a session that is
+#    gone: no owner_pid of an ended session, no waiters/waiting, no barrier
+#    arrivals (an arrival is withdrawn when its session ends);
 #  - session-owned and leased state goes back to its starting count by
-#    itself: the fuzzer only passes leases of at most 100 ms (or the
+#    itself: the fuzzer only passes leases of at most 2 s (or the
 #    function's default when it omits them), so waiting out the leases is
 #    enough;
-#  - state that is persistent by design (breakers, metrics) is removed with
-#    the subsystem's own admin function where one exists, and must then be
-#    back to its starting count too; a view whose state has no removal
-#    function is reported, not compared.
+#  - state that is persistent by design (breakers, rate buckets, barriers,
+#    metrics) is removed with the subsystem's own admin function, and must
+#    then be back to its starting count too; a view whose state has no
+#    removal function (decided consensus rounds keep their slot until it is
+#    needed) is reported, not compared.
 deadline=$((SECONDS + 30))
 while [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'fnd\_fuzz%'")" != 0 ]; do
 	if [ $SECONDS -ge $deadline ]; then
@@ -152,23 +155,39 @@ while [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 
 	sleep 0.2
 done
 
-has_func fnd_cb_remove && q "SELECT count(fnd_cb_remove(name)) FROM fnd_circuit_breakers" >/dev/null
-has_func fnd_metrics_reset && q "SELECT fnd_metrics_reset()" >/dev/null
-
 for v in $VIEWS; do
 	if has_col "$v" owner_pid; then
 		stale=$(q "SELECT count(*) FROM $v WHERE owner_pid IS NOT NULL
 			AND owner_pid NOT IN (SELECT pid FROM pg_stat_activity)")
 		[ "$stale" = 0 ] || violation "$v: $stale row(s) still owned by sessions that ended"
 	fi
+	for col in waiters waiting arrived; do
+		if has_col "$v" $col; then
+			left=$(q "SELECT count(*) FROM $v WHERE $col > 0")
+			[ "$left" = 0 ] || violation "$v: $left row(s) with $col > 0 after every session ended"
+		fi
+	done
+done
+
+# The subsystems' admin removal functions, where they exist.
+removal() {
+	case $1 in
+		fnd_circuit_breakers) has_func fnd_cb_remove && echo "SELECT count(fnd_cb_remove(name)) FROM fnd_circuit_breakers" ;;
+		fnd_rate_limits) has_func fnd_rate_reset && echo "SELECT count(fnd_rate_reset(bucket)) FROM fnd_rate_limits" ;;
+		fnd_barriers) has_func fnd_barrier_remove && echo "SELECT count(fnd_barrier_remove(name)) FROM fnd_barriers" ;;
+		fnd_metrics) has_func fnd_metrics_reset && echo "SELECT fnd_metrics_reset()" ;;
+	esac
+	return 0
+}
+for v in $VIEWS; do
+	sql=$(removal "$v")
+	[ -z "$sql" ] || q "$sql" >/dev/null
 done
 
 uncleanable() {	# state persistent by design, with no admin removal function
 	case $1 in
-		fnd_circuit_breakers) ! has_func fnd_cb_remove ;;
-		fnd_metrics) ! has_func fnd_metrics_reset ;;
 		fnd_registry|fnd_locks) return 1 ;;
-		*) return 0 ;;
+		*) [ -z "$(removal "$1")" ] ;;
 	esac
 }
 
@@ -195,8 +214,9 @@ for line in $BEFORE; do
 	fi
 done
 if has_func fnd_registry_stats; then
-	n=$(q "SELECT (fnd_registry_stats()->>'entries')::bigint = (SELECT count(*) FROM fnd_registry)")
-	[ "$n" = t ] || violation "fnd_registry_stats() entries disagree with fnd_registry"
+	n=$(q "SELECT (fnd_registry_stats()->>'entries')::bigint = (SELECT count(*) FROM fnd_registry)
+		AND coalesce((fnd_registry_stats()->>'metadata_bytes')::bigint, 0) = 0")
+	[ "$n" = t ] || violation "fnd_registry_stats() disagrees with the empty fnd_registry: $(q "SELECT fnd_registry_stats()")"
 fi
 
 echo "fuzz: total violations: $VIOLATIONS"
