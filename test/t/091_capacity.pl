@@ -36,10 +36,13 @@ my %known = (
 		full => 'FN203',
 		free => q{SELECT fnd_cb_remove('cap1')},
 	},
-	'foundation.max_rate_limits' => {
+	'foundation.max_rate_buckets' => {
+		# a drained bucket is recycled when the table is full; these are
+		# not drained for an hour, so the table really is full
 		need => 'fnd_rate_check(text,integer,interval)',
 		add => q{SELECT fnd_rate_check('cap%s', 10, '1 h')},
-		full => 'FN',
+		full => '53400',
+		free => q{SELECT fnd_rate_reset('cap1')},
 	},
 	'foundation.max_locks' => {
 		need => 'fnd_lock_acquire(text,interval,interval)',
@@ -53,15 +56,15 @@ my %known = (
 		full => 'FN607',
 		free => q{SELECT fnd_resign('cap1', 'c')},
 	},
-	'foundation.max_barriers' => {
+	# barriers and consensus rounds share one table
+	'foundation.max_coordination_objects' => {
 		need => 'fnd_barrier_create(text,integer)',
 		add => q{SELECT fnd_barrier_create('cap%s', 2)},
 		full => 'FN607',
-	},
-	'foundation.max_consensus' => {
-		need => 'fnd_consensus_start(text,jsonb,text[],integer,interval,boolean)',
-		add => q{SELECT fnd_consensus_start('cap%s', '{}', '{a,b}', NULL, '1 h')},
-		full => 'FN607',
+		free => q{SELECT fnd_barrier_remove('cap1')},
+		also => [
+			# a pending round does not fit either
+			q{SELECT fnd_consensus_start('cap_round', '{}', '{a,b}', NULL, '1 h')}, 'FN607' ],
 	},
 	'foundation.max_metrics' => {
 		need => 'fnd_metric_increment(text,double precision,jsonb)',
@@ -69,9 +72,15 @@ my %known = (
 		full => 'drop',
 		free => q{SELECT fnd_metrics_reset()},
 	},
+	'foundation.max_histograms' => {
+		need => 'fnd_metric_observe(text,double precision,jsonb)',
+		add => q{SELECT fnd_metric_observe('cap.h%s', 1)},
+		full => 'drop',
+		free => q{SELECT fnd_metrics_reset()},
+	},
 );
 # Other spellings the subsystems may choose for the same tables.
-$known{'foundation.max_rate_buckets'} = $known{'foundation.max_rate_limits'};
+$known{'foundation.max_rate_limits'} = $known{'foundation.max_rate_buckets'};
 $known{'foundation.max_registry'} = $known{'foundation.max_registry_entries'};
 $known{'foundation.max_breakers'} = $known{'foundation.max_circuit_breakers'};
 $known{'foundation.max_consensus_rounds'} = $known{'foundation.max_consensus'};
@@ -83,7 +92,8 @@ $known{'foundation.max_election_groups'} = $known{'foundation.max_elections'};
 my %size;
 for my $row (split /\n/, $node->safe_psql('postgres',
 		"SELECT name, greatest(coalesce(min_val::int, 8), 8) FROM pg_settings
-		 WHERE name LIKE 'foundation.max\\_%' AND vartype = 'integer' ORDER BY name"))
+		 WHERE name LIKE 'foundation.max\\_%' AND vartype = 'integer'
+		   AND context = 'postmaster' ORDER BY name"))
 {
 	my ($name, $n) = split /\|/, $row;
 	$size{$name} = $n;
@@ -138,6 +148,12 @@ for my $name (sort keys %size)
 		{
 			cmp_ok($done, '<=', $n, "$name: at most $n entries fit (got $done)");
 			like($state, qr/^\Q$k->{full}\E/, "$name: the next one fails with $k->{full} (got $state)");
+			if (my $also = $k->{also})
+			{
+				my (undef, $st) = split / /, $node->safe_psql('postgres',
+					"SELECT cap_fill(\$q\$$also->[0]\$q\$, 1)");
+				is($st, $also->[1], "$name: $also->[0] fails with $also->[1] too");
+			}
 		}
 		is($node->safe_psql('postgres', 'SELECT 1'), '1', "$name: the server survived");
 		if ($k->{free})
