@@ -48,7 +48,7 @@ my %known = (
 		need => 'fnd_lock_acquire(text,interval,interval)',
 		add => q{SELECT fnd_lock_acquire('cap%s', '0', '1 h')},
 		full => 'FN607',
-		free => q{SELECT fnd_lock_release('cap1')},
+		free => q{SELECT fnd_lock_release('cap1', (SELECT token FROM fnd_locks WHERE name = 'cap1'))},
 	},
 	'foundation.max_elections' => {
 		need => 'fnd_elect_leader(text,text,interval)',
