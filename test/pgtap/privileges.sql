@@ -60,13 +60,15 @@ GROUP BY p.oid
 $$;
 
 -- 1. Administrative functions (SPEC §2: config update and reset, breaker
--- install, reset and remove, event pruning, metric reset, service control)
+-- install, reset and remove, event pruning, metric reset, service control;
+-- plus fnd_rate_reset, which forgets any role's bucket)
 -- are not executable by PUBLIC, and a plain role calling them gets 42501.
 CREATE TEMP TABLE admin_names(name name);
 INSERT INTO admin_names VALUES
     ('fnd_config_update'), ('fnd_config_reset'), ('fnd_cb_install'),
     ('fnd_cb_reset'), ('fnd_cb_remove'), ('fnd_prune_events'),
-    ('fnd_metrics_reset'), ('fnd_disable_services'), ('fnd_enable_services');
+    ('fnd_metrics_reset'), ('fnd_rate_reset'), ('fnd_disable_services'),
+    ('fnd_enable_services');
 
 SELECT ok(NOT has_function_privilege('fnd_tap_plain', f.oid, 'EXECUTE'),
           f.oid::regprocedure || ' is not executable by a plain role')
