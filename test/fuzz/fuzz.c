@@ -835,6 +835,12 @@ write_repro(PGconn *conn, const Call *c, long item, const char *what,
 
 /* ---------- workers ---------- */
 
+/* Notices (and the FATAL of a session the interrupter ends) are not news. */
+static void
+quiet(void *arg, const char *message)
+{
+}
+
 /* Print a violation, at most three per function and worker. */
 static int
 should_report(const Call *c)
@@ -868,6 +874,7 @@ connect_as(const char *role)
 	}
 	if (!conn)
 		return NULL;
+	PQsetNoticeProcessor(conn, quiet, NULL);
 	res = PQexec(conn, "SET statement_timeout = '200ms'; SET lock_timeout = '100ms';"
 				 " SET idle_in_transaction_session_timeout = '5s';"
 				 " SET client_min_messages = error");
