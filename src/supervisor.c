@@ -55,7 +55,8 @@ fnd_supervisor_register(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* on a hot standby too: shared-memory services work there, table ones wait */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 1;
 	strlcpy(worker.bgw_library_name, "foundation", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "fnd_supervisor_main", BGW_MAXLEN);
