@@ -32,7 +32,9 @@
  * extension and terminates some of their sessions, so that the cleanup of
  * waits and of dying sessions runs under fire.
  *
- * Usage: fuzz CONNINFO PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE INTERRUPT
+ * Usage: fuzz CONNINFO[|CONNINFO...] PLAIN_ROLE CALLS SEED WORKERS REPRO_FILE INTERRUPT
+ * (several connection strings, one per database, spread the workers over
+ * the databases; the functions are listed in the first.)
  * Prints the calls made, the SQLSTATEs seen with counts and the
  * violations; exits 1 when there is a violation, 2 on a setup error.
  *
@@ -136,7 +138,14 @@ static Terminated *terminated;
 static Func funcs[MAX_FUNCS];
 static int	reported[MAX_FUNCS];	/* violations printed per function, per worker */
 static int	nfuncs;
-static const char *conninfo;
+/*
+ * Connection strings, one per database: workers are spread over them, so
+ * per-database scoping and exit cleanup across databases are exercised.
+ */
+#define MAX_DBS 4
+static const char *conninfos[MAX_DBS];
+static int	nconninfos;
+static const char *conninfo;	/* of this worker (the first in the parent) */
 static const char *plain_role;
 static FILE *repro;
 
@@ -793,8 +802,8 @@ write_repro(PGconn *conn, const Call *c, long item, const char *what,
 {
 	if (!repro)
 		return;
-	fprintf(repro, "-- item %ld: %s%s: %s\n", item, what,
-			c->plain ? " (as the plain role)" : "", detail);
+	fprintf(repro, "-- item %ld: %s%s: %s\n-- connection: %s\n", item, what,
+			c->plain ? " (as the plain role)" : "", detail, conninfo);
 	if (c->plain)
 		fprintf(repro, "SET ROLE %s;\n", plain_role);
 	fprintf(repro, "%s %s(", c->f->kind == 'p' ? "CALL" : "SELECT * FROM", c->f->call);
@@ -1195,7 +1204,15 @@ main(int argc, char **argv)
 		return 2;
 	}
 	interrupt = atoi(argv[7]);
-	conninfo = argv[1];
+	{
+		char	   *list = strdup(argv[1]);
+
+		for (char *tok = strtok(list, "|"); tok && nconninfos < MAX_DBS; tok = strtok(NULL, "|"))
+			conninfos[nconninfos++] = tok;
+		if (nconninfos == 0)
+			return 2;
+		conninfo = conninfos[0];
+	}
 	plain_role = argv[2];
 	ncalls = atol(argv[3]);
 	seed = strtoull(argv[4], NULL, 10);
@@ -1239,6 +1256,7 @@ main(int argc, char **argv)
 		if (pid == 0)
 		{
 			PQfinish(conn);		/* the parent's; a child never uses it */
+			conninfo = conninfos[w % nconninfos];
 			worker(w, nworkers, ncalls, nsystematic, seed, &stats[w]);
 			fflush(NULL);
 			_exit(0);

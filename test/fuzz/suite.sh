@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
 # The fuzz suite: call every function of the extension with hostile
-# arguments (fuzz.c) in a database of its own, then check that the server
-# survived and that shared memory went back to how it was.
+# arguments (fuzz.c) in two databases of its own, then check that the
+# server survived and that shared memory went back to how it was.
 #
 # Run by make test (short: at least 20000 calls) and make fuzz
 # (FND_FUZZ_LONG=1: 200000 calls) against the shared instance: PGHOST,
 # PGPORT, PGUSER set, PATH has the staged bin directory.
 #
-#   FND_FUZZ_SEED     seed (default 20261129); the same seed makes the same calls
-#   FND_FUZZ_CALLS    number of calls (overrides the short/long default)
-#   FND_FUZZ_WORKERS  concurrent worker processes (default 4)
+#   FND_FUZZ_SEED      seed (default 20261129); the same seed makes the same calls
+#   FND_FUZZ_CALLS     number of calls (overrides the short/long default)
+#   FND_FUZZ_WORKERS   concurrent worker processes (default 4)
 #   FND_FUZZ_INTERRUPT 0 turns off the process that cancels waiting calls and
-#                     terminates some of their sessions (default 1)
+#                      terminates some of their sessions (default 1)
 #
 # Violations (exit status 1 when there is any):
 #   - a call raised XX000 (internal error) or another XX code, or its
-#     connection was lost, or it outlived its 200ms statement_timeout by 15 s
+#     connection was lost (other than by the interrupter), or it outlived
+#     its 200ms statement_timeout by 15 s
 #   - the postmaster restarted (pg_postmaster_start_time() changed)
 #   - the server log gained a PANIC, "terminated by signal" or "TRAP:" line
 #   - shared-memory state did not go back to its starting occupancy once the
-#     fuzz sessions were gone (see check_occupancy below)
+#     fuzz sessions were gone (see the occupancy section below)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,7 +28,11 @@ PG_CONFIG_SYS=${FND_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 command -v "$PG_CONFIG_SYS" >/dev/null 2>&1 || PG_CONFIG_SYS=pg_config
 OUT=${FND_WORK:-${TMPDIR:-/tmp}}/fuzz
 mkdir -p "$OUT"
-DB=foundation_fuzz
+# Databases of their own: the fuzzer calls the admin functions that wipe
+# state (fnd_config_reset, fnd_metrics_reset, fnd_prune_events ...).  Two,
+# because shared-memory state is per database: the workers are spread over
+# both, so scoping and exit cleanup meet entries of another database.
+DBS="foundation_fuzz foundation_fuzz2"
 ROLE=fnd_fuzz_plain
 SEED=${FND_FUZZ_SEED:-20261129}
 WORKERS=${FND_FUZZ_WORKERS:-4}
@@ -50,29 +55,31 @@ cc -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
 	-I"$("$PG_CONFIG_SYS" --includedir)" -o "$OUT/fuzz" fuzz.c \
 	-L"$("$PG_CONFIG_SYS" --libdir)" -lpq
 
-# A database of its own: the fuzzer calls the admin functions that wipe
-# state (fnd_config_reset, fnd_metrics_reset, fnd_prune_events ...), and
-# shared-memory state is per database.  A plain role makes a quarter of
-# the calls, through the privilege checks.
-"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+# A plain role makes a quarter of the calls, through the privilege checks.
 "${PSQL[@]}" -d postgres -c "
 	DO \$\$BEGIN
 		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
 			CREATE ROLE $ROLE LOGIN;
 		END IF;
 	END\$\$"
-"${PSQL[@]}" -d "$DB" -c "SET client_min_messages = warning" -c "CREATE EXTENSION foundation"
-"${PSQL[@]}" -d "$DB" -c "GRANT CREATE ON SCHEMA public TO $ROLE"
-# To check the fuzzer itself: extra SQL run in the fuzz database, e.g.
-# functions added to the extension that misbehave on purpose.
-if [ -n "${FND_FUZZ_EXTRA_SQL:-}" ]; then
-	"${PSQL[@]}" -d "$DB" -f "$FND_FUZZ_EXTRA_SQL"
-fi
+CONNINFO=
+for db in $DBS; do
+	"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+	"${PSQL[@]}" -d "$db" -c "SET client_min_messages = warning" -c "CREATE EXTENSION foundation" \
+		-c "GRANT CREATE ON SCHEMA public TO $ROLE"
+	# To check the fuzzer itself: extra SQL run in the fuzz databases, e.g.
+	# functions added to the extension that misbehave on purpose.
+	if [ -n "${FND_FUZZ_EXTRA_SQL:-}" ]; then
+		"${PSQL[@]}" -d "$db" -f "$FND_FUZZ_EXTRA_SQL"
+	fi
+	CONNINFO="$CONNINFO${CONNINFO:+|}host=${PGHOST:-localhost} port=${PGPORT:-5432} dbname=$db user=${PGUSER:-$(id -un)}"
+done
 
+DB=foundation_fuzz
 q() { "${PSQL[@]}" -d "$DB" -c "$1"; }
 
 # The extension's views that show shared-memory state (not the catalog of
-# error codes), and a count of each.
+# error codes), and a count of each, in every fuzz database.
 VIEWS=$(q "SELECT c.relname FROM pg_class c
 	JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
 	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
@@ -81,14 +88,17 @@ has_func() { [ "$(q "SELECT count(*) FROM pg_proc WHERE proname = '$1'")" != 0 ]
 has_col() { [ "$(q "SELECT count(*) FROM pg_attribute WHERE attrelid = '$1'::regclass AND attname = '$2' AND NOT attisdropped")" != 0 ]; }
 counts() {
 	local v
-	for v in $VIEWS; do
-		if [ "$v" = fnd_metrics ]; then
-			# self-instrumentation (foundation.*) counts the checks themselves
-			echo "$v=$(q "SELECT count(*) FROM fnd_metrics WHERE name NOT LIKE 'foundation.%'")"
-		else
-			echo "$v=$(q "SELECT count(*) FROM $v")"
-		fi
+	for DB in $DBS; do
+		for v in $VIEWS; do
+			if [ "$v" = fnd_metrics ]; then
+				# self-instrumentation (foundation.*) counts the checks themselves
+				echo "$DB.$v=$(q "SELECT count(*) FROM fnd_metrics WHERE name NOT LIKE 'foundation.%'")"
+			else
+				echo "$DB.$v=$(q "SELECT count(*) FROM $v")"
+			fi
+		done
 	done
+	DB=foundation_fuzz
 }
 
 START_TIME=$(q "SELECT pg_postmaster_start_time()")
@@ -105,11 +115,9 @@ LOG_OFFSET=0
 BEFORE=$(counts)
 echo "fuzz: views before: $(echo $BEFORE)"
 
-CONNINFO="host=${PGHOST:-localhost} port=${PGPORT:-5432} dbname=$DB user=${PGUSER:-$(id -un)}"
 set +e
 "$OUT/fuzz" "$CONNINFO" "$ROLE" "$CALLS" "$SEED" "$WORKERS" "$OUT/violations.sql" \
-	"${FND_FUZZ_INTERRUPT:-1}" |
-	tee "$OUT/fuzz.txt"
+	"${FND_FUZZ_INTERRUPT:-1}" | tee "$OUT/fuzz.txt"
 RC=${PIPESTATUS[0]}
 set -e
 case $RC in
@@ -133,10 +141,10 @@ else
 fi
 
 # Occupancy.  First the fuzz sessions must be gone (their exit cleanup has
-# then run).  Then:
-#  - nothing anywhere may still belong to or wait for a session that is
-#    gone: no owner_pid of an ended session, no waiters/waiting, no barrier
-#    arrivals (an arrival is withdrawn when its session ends);
+# then run).  Then, in each fuzz database:
+#  - nothing may still belong to or wait for a session that is gone: no
+#    owner_pid of an ended session, no waiters/waiting, no barrier arrivals
+#    (an arrival is withdrawn when its session ends);
 #  - session-owned and leased state goes back to its starting count by
 #    itself: the fuzzer only passes leases of at most 2 s (or the
 #    function's default when it omits them), so waiting out the leases is
@@ -155,20 +163,6 @@ while [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 
 	sleep 0.2
 done
 
-for v in $VIEWS; do
-	if has_col "$v" owner_pid; then
-		stale=$(q "SELECT count(*) FROM $v WHERE owner_pid IS NOT NULL
-			AND owner_pid NOT IN (SELECT pid FROM pg_stat_activity)")
-		[ "$stale" = 0 ] || violation "$v: $stale row(s) still owned by sessions that ended"
-	fi
-	for col in waiters waiting arrived; do
-		if has_col "$v" $col; then
-			left=$(q "SELECT count(*) FROM $v WHERE $col > 0")
-			[ "$left" = 0 ] || violation "$v: $left row(s) with $col > 0 after every session ended"
-		fi
-	done
-done
-
 # The subsystems' admin removal functions, where they exist.
 removal() {
 	case $1 in
@@ -179,11 +173,6 @@ removal() {
 	esac
 	return 0
 }
-for v in $VIEWS; do
-	sql=$(removal "$v")
-	[ -z "$sql" ] || q "$sql" >/dev/null
-done
-
 uncleanable() {	# state persistent by design, with no admin removal function
 	case $1 in
 		fnd_registry|fnd_locks) return 1 ;;
@@ -191,13 +180,32 @@ uncleanable() {	# state persistent by design, with no admin removal function
 	esac
 }
 
+for DB in $DBS; do
+	for v in $VIEWS; do
+		if has_col "$v" owner_pid; then
+			stale=$(q "SELECT count(*) FROM $v WHERE owner_pid IS NOT NULL
+				AND owner_pid NOT IN (SELECT pid FROM pg_stat_activity)")
+			[ "$stale" = 0 ] || violation "$DB.$v: $stale row(s) still owned by sessions that ended"
+		fi
+		for col in waiters waiting arrived; do
+			if has_col "$v" $col; then
+				left=$(q "SELECT count(*) FROM $v WHERE $col > 0")
+				[ "$left" = 0 ] || violation "$DB.$v: $left row(s) with $col > 0 after every session ended"
+			fi
+		done
+		sql=$(removal "$v")
+		[ -z "$sql" ] || q "$sql" >/dev/null
+	done
+done
+DB=foundation_fuzz
+
 deadline=$((SECONDS + 20))
 while :; do
 	AFTER=$(counts)
 	diff=0
 	for line in $BEFORE; do
 		v=${line%%=*}
-		uncleanable "$v" && continue
+		uncleanable "${v#*.}" && continue
 		grep -qx "$line" <<<"$AFTER" || diff=1
 	done
 	[ $diff = 0 ] && break
@@ -207,16 +215,17 @@ done
 echo "fuzz: views after:  $(echo $AFTER)"
 for line in $BEFORE; do
 	v=${line%%=*}
-	if uncleanable "$v"; then
+	if uncleanable "${v#*.}"; then
 		echo "fuzz: $v not compared (its state is persistent by design and has no removal function)"
 	elif ! grep -qx "$line" <<<"$AFTER"; then
 		violation "$v: occupancy $(grep "^$v=" <<<"$AFTER") after the run, $line before"
 	fi
 done
 if has_func fnd_registry_stats; then
-	n=$(q "SELECT (fnd_registry_stats()->>'entries')::bigint = (SELECT count(*) FROM fnd_registry)
-		AND coalesce((fnd_registry_stats()->>'metadata_bytes')::bigint, 0) = 0")
-	[ "$n" = t ] || violation "fnd_registry_stats() disagrees with the empty fnd_registry: $(q "SELECT fnd_registry_stats()")"
+	for DB in $DBS; do
+		n=$(q "SELECT (fnd_registry_stats()->>'entries')::bigint = (SELECT count(*) FROM fnd_registry)")
+		[ "$n" = t ] || violation "$DB: fnd_registry_stats() disagrees with the empty fnd_registry: $(q "SELECT fnd_registry_stats()")"
+	done
 fi
 
 echo "fuzz: total violations: $VIOLATIONS"
