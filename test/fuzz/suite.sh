@@ -44,6 +44,7 @@ else
 	CALLS=20000
 fi
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -At)
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 VIOLATIONS=0
 
 violation() {
