@@ -271,7 +271,9 @@ build_pools(void)
 
 	/*
 	 * Queries for fnd_cb_execute: never anything that changes state
-	 * outside the fuzz database's own tables or stops the server.
+	 * outside the fuzz database's own tables or stops the server, and no
+	 * session-level SET (a SET statement_timeout = 0 would outlive the call
+	 * and let later waits run on).
 	 */
 	{
 		const char *ok[] = {
@@ -296,7 +298,7 @@ build_pools(void)
 			"SELECT fnd_cb_execute('fz_a', 'SELECT 1')",
 			"SELECT fnd_cb_execute('fz_a', 'SELECT 1/0')",
 			"SELECT ROW(1, 2) AS r, ARRAY[1, NULL] AS a, '\\x00'::bytea AS b",
-			"LISTEN fz", "NOTIFY fz", "SET statement_timeout = 0", "COPY fnd_events TO STDOUT",
+			"LISTEN fz", "NOTIFY fz", "SET LOCAL work_mem = '64kB'", "COPY fnd_events TO STDOUT",
 			"VACUUM", "PREPARE p AS SELECT 1", "EXPLAIN SELECT 1",
 			"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r",
 			NULL

@@ -199,6 +199,23 @@ SELECT CASE WHEN to_regprocedure('fnd_elect_leader(text,text,interval)') IS NULL
            'true', 'its owner resigns'))
 END;
 
+-- Barriers: another role cannot remove fnd_tap_plain's barrier.
+SELECT CASE WHEN to_regprocedure('fnd_barrier_create(text,integer)') IS NULL
+        OR to_regprocedure('fnd_barrier_remove(text)') IS NULL
+    THEN skip('barriers do not exist yet', 4)
+    ELSE collect_tap(
+        is(pg_temp.as_role('fnd_tap_plain', $q$SELECT fnd_barrier_create('fnd_tap_barrier', 2)$q$),
+           '', 'a plain role creates a barrier'),
+        ok(pg_temp.as_role('fnd_tap_other', $q$SELECT fnd_barrier_remove('fnd_tap_barrier')$q$)
+           IN ('ERROR 42501', 'ERROR FN104'),
+           'another role cannot remove it (42501 or FN104)'),
+        is(pg_temp.as_role('fnd_tap_plain',
+               $q$SELECT count(*) FROM fnd_barriers WHERE name = 'fnd_tap_barrier'$q$),
+           '1', 'it is still there'),
+        is(pg_temp.as_role('fnd_tap_plain', $q$SELECT fnd_barrier_remove('fnd_tap_barrier')$q$),
+           'true', 'its owner removes it'))
+END;
+
 -- 5. fnd_cb_execute runs the query as its caller: it cannot read what the
 -- caller cannot, nor call an admin function for it.
 CREATE TABLE fnd_tap_secret(x int);
