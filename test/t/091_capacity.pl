@@ -177,4 +177,85 @@ ok($node->poll_query_until('postgres',
 $node->stop;
 unlike(slurp_file($node->logfile), qr/PANIC|terminated by signal|TRAP:/,
 	'no crash in the server log');
+
+# The shared value area (foundation.value_memory) is one pool for every
+# subsystem's variable-length values: registry metadata and consensus
+# proposals.  Filled by one subsystem, the others fail cleanly too, and all
+# work again once it is freed.
+SKIP:
+{
+	my $vnode = PostgreSQL::Test::Cluster->new('capacity_values');
+	$vnode->init;
+	$vnode->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'foundation'
+foundation.value_memory = 1024
+});
+	$vnode->start;
+	$vnode->safe_psql('postgres', 'CREATE EXTENSION foundation');
+	skip 'the registry does not exist yet', 6
+	  unless $vnode->safe_psql('postgres',
+		"SELECT to_regprocedure('fnd_register(text,text,jsonb,interval)') IS NOT NULL") eq 't';
+
+	# entries with about 4 kB of metadata each, leased so they outlive the session
+	my $fill = q{
+DO $$
+DECLARE
+    n int := 0;
+BEGIN
+    FOR i IN 1 .. 2000 LOOP
+        BEGIN
+            PERFORM fnd_register('values', 'e' || i,
+                jsonb_build_object('pad', repeat('x', 4000)), '1 h');
+            n := n + 1;
+        EXCEPTION WHEN SQLSTATE 'FN103' THEN
+            RAISE NOTICE 'full after %', n;
+            RETURN;
+        END;
+    END LOOP;
+    RAISE NOTICE 'never full after %', n;
+END $$};
+	my ($ret, $out, $err) = $vnode->psql('postgres', $fill);
+	like($err, qr/full after \d+/, 'registry metadata fills the 1 MB value area: FN103');
+	my ($n) = $err =~ /full after (\d+)/;
+	$n //= 0;
+	cmp_ok($n, '>', 10, "some entries fit first ($n)");
+
+	my $has_consensus = $vnode->safe_psql('postgres',
+		"SELECT to_regprocedure('fnd_consensus_start(text,jsonb,text[],integer,interval,boolean)') IS NOT NULL") eq 't';
+	my $start = q{SELECT fnd_consensus_start('values_round', jsonb_build_object('pad', repeat('y', 8000)), '{a,b}')};
+	if ($has_consensus)
+	{
+		($ret, $out, $err) = $vnode->psql('postgres', "\\set VERBOSITY verbose\n$start");
+		like($err, qr/FN607/, 'a consensus proposal then fails cleanly too (FN607)');
+	}
+	else
+	{
+		SKIP: { skip 'consensus does not exist yet', 1; }
+	}
+
+	$vnode->safe_psql('postgres',
+		"SELECT count(fnd_unregister(namespace, name)) FROM fnd_registry WHERE namespace = 'values'");
+	is($vnode->safe_psql('postgres', "SELECT count(*) FROM fnd_registry"), '0',
+		'every entry unregistered');
+	($ret, $out, $err) = $vnode->psql('postgres', $fill);
+	my ($n2) = $err =~ /full after (\d+)/;
+	$n2 //= 0;
+	cmp_ok($n2, '>=', $n - 1, "the freed memory is reused: $n2 entries fit again (first time $n)");
+	if ($has_consensus)
+	{
+		$vnode->safe_psql('postgres',
+			"SELECT count(fnd_unregister(namespace, name)) FROM fnd_registry WHERE namespace = 'values'");
+		$vnode->safe_psql('postgres', $start);
+		is($vnode->safe_psql('postgres',
+				"SELECT count(*) FROM fnd_consensus WHERE topic = 'values_round'"),
+			'1', 'and a consensus round fits again');
+	}
+	else
+	{
+		SKIP: { skip 'consensus does not exist yet', 1; }
+	}
+	$vnode->stop;
+	unlike(slurp_file($vnode->logfile), qr/PANIC|terminated by signal|TRAP:/,
+		'no crash in the server log of the value-memory node');
+}
 done_testing();
