@@ -9,7 +9,7 @@
 #
 #   FND_FUZZ_SEED      seed (default 20261129); the same seed makes the same calls
 #   FND_FUZZ_CALLS     number of calls (overrides the short/long default)
-#   FND_FUZZ_WORKERS   concurrent worker processes (default 4)
+#   FND_FUZZ_WORKERS   concurrent worker processes (default 6)
 #   FND_FUZZ_INTERRUPT 0 turns off the process that cancels waiting calls and
 #                      terminates some of their sessions (default 1)
 #
@@ -35,7 +35,7 @@ mkdir -p "$OUT"
 DBS="foundation_fuzz foundation_fuzz2"
 ROLE=fnd_fuzz_plain
 SEED=${FND_FUZZ_SEED:-20261129}
-WORKERS=${FND_FUZZ_WORKERS:-4}
+WORKERS=${FND_FUZZ_WORKERS:-6}
 if [ -n "${FND_FUZZ_CALLS:-}" ]; then
 	CALLS=$FND_FUZZ_CALLS
 elif [ "${FND_FUZZ_LONG:-0}" = 1 ]; then
