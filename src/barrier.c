@@ -59,6 +59,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "barrier.h"
@@ -115,6 +116,7 @@ static void fnd_barrier_define_settings(bool preloading);
 static Size fnd_barrier_shmem_size(void);
 static void fnd_barrier_shmem_startup(void);
 static void fnd_barrier_session_exit(void);
+static bool fnd_barrier_periodic(void);
 
 const FndService fnd_barrier_service = {
 	.name = "barrier",
@@ -124,6 +126,7 @@ const FndService fnd_barrier_service = {
 	.shmem_size = fnd_barrier_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = fnd_barrier_shmem_startup,
+	.periodic = fnd_barrier_periodic,
 	.session_exit = fnd_barrier_session_exit,
 };
 
@@ -804,4 +807,75 @@ fnd_barrier_session_exit(void)
 		if (a->count > 0)
 			fnd_barrier_withdraw(a, -1);
 	}
+}
+
+/*
+ * Supervisor: remove the barriers of databases that have been dropped
+ * (nobody can reach them any more, and they hold capacity).  The database
+ * list is read without the lock; the removal re-checks under it.
+ */
+static bool
+fnd_barrier_periodic(void)
+{
+	LWLock	   *lock = fnd_barrier_lock();
+	HASH_SEQ_STATUS status;
+	FndBarrier *b;
+	Oid		   *dbids;
+	int			ndbs = 0;
+	int			maxdbs = 16;
+	Oid		   *dead;
+	int			ndead = 0;
+	int			i;
+	int			removed = 0;
+
+	dbids = palloc(sizeof(Oid) * maxdbs);
+	LWLockAcquire(lock, LW_SHARED);
+	hash_seq_init(&status, fnd_barrier_hash);
+	while ((b = hash_seq_search(&status)) != NULL)
+	{
+		for (i = 0; i < ndbs; i++)
+			if (dbids[i] == b->key.dbid)
+				break;
+		if (i < ndbs)
+			continue;
+		if (ndbs == maxdbs)
+		{
+			maxdbs *= 2;
+			dbids = repalloc(dbids, sizeof(Oid) * maxdbs);
+		}
+		dbids[ndbs++] = b->key.dbid;
+	}
+	LWLockRelease(lock);
+
+	dead = palloc(sizeof(Oid) * Max(ndbs, 1));
+	for (i = 0; i < ndbs; i++)
+		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
+			dead[ndead++] = dbids[i];
+	if (ndead == 0)
+		return false;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, fnd_barrier_hash);
+	while ((b = hash_seq_search(&status)) != NULL)
+	{
+		for (i = 0; i < ndead; i++)
+		{
+			if (b->key.dbid == dead[i] && pg_atomic_read_u32(&b->waiting) == 0)
+			{
+				hash_search(fnd_barrier_hash, &b->key, HASH_REMOVE, NULL);
+				fnd_coordination_release();
+				removed++;
+				break;
+			}
+		}
+	}
+	LWLockRelease(lock);
+	if (removed > 0)
+	{
+		char		msg[64];
+
+		snprintf(msg, sizeof(msg), "removed %d barriers of dropped databases", removed);
+		fnd_service_set_detail(msg);
+	}
+	return false;
 }

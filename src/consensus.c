@@ -94,6 +94,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "barrier.h"
@@ -206,7 +207,8 @@ const FndService fnd_consensus_service = {
 	.name = "consensus",
 	.phase = 2,
 	.depends_on = "events",
-	.uses_tables = true,
+	/* its periodic work checks for the table itself (fnd_event_target) */
+	.uses_tables = false,
 	.shmem_size = fnd_consensus_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = fnd_consensus_shmem_startup,
@@ -1382,6 +1384,79 @@ fnd_consensus_list(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Remove the rounds of databases that have been dropped: their decisions
+ * can no longer be recorded or read, and they hold capacity (and, while
+ * unrecorded, make every consensus call look for unrecorded rounds).
+ */
+static void
+fnd_consensus_forget_dropped(void)
+{
+	LWLock	   *lock = fnd_consensus_lock();
+	HASH_SEQ_STATUS status;
+	FndRound   *r;
+	Oid		   *dbids;
+	int			ndbs = 0;
+	int			maxdbs = 16;
+	Oid		   *dead;
+	int			ndead = 0;
+	int			i;
+	int			removed = 0;
+
+	dbids = palloc(sizeof(Oid) * maxdbs);
+	LWLockAcquire(lock, LW_SHARED);
+	hash_seq_init(&status, fnd_round_hash);
+	while ((r = hash_seq_search(&status)) != NULL)
+	{
+		for (i = 0; i < ndbs; i++)
+			if (dbids[i] == r->key.dbid)
+				break;
+		if (i < ndbs)
+			continue;
+		if (ndbs == maxdbs)
+		{
+			maxdbs *= 2;
+			dbids = repalloc(dbids, sizeof(Oid) * maxdbs);
+		}
+		dbids[ndbs++] = r->key.dbid;
+	}
+	LWLockRelease(lock);
+
+	dead = palloc(sizeof(Oid) * Max(ndbs, 1));
+	for (i = 0; i < ndbs; i++)
+		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
+			dead[ndead++] = dbids[i];
+	if (ndead == 0)
+		return;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, fnd_round_hash);
+	while ((r = hash_seq_search(&status)) != NULL)
+	{
+		for (i = 0; i < ndead; i++)
+		{
+			if (r->key.dbid == dead[i] && pg_atomic_read_u32(&r->waiting) == 0)
+			{
+				if (r->status != FND_ROUND_PENDING && !r->event_stored)
+					pg_atomic_fetch_sub_u32(&fnd_consensus_shared->unrecorded, 1);
+				fnd_value_free(r->data);
+				hash_search(fnd_round_hash, &r->key, HASH_REMOVE, NULL);
+				fnd_coordination_release();
+				removed++;
+				break;
+			}
+		}
+	}
+	LWLockRelease(lock);
+	if (removed > 0)
+	{
+		char		msg[64];
+
+		snprintf(msg, sizeof(msg), "removed %d rounds of dropped databases", removed);
+		fnd_service_set_detail(msg);
+	}
+}
+
+/*
  * Supervisor: time out the rounds of every database whose deadline has
  * passed (waking their waiters), and record the decisions of its own
  * database that nobody has recorded.
@@ -1397,6 +1472,7 @@ fnd_consensus_periodic(void)
 	fnd_consensus_count_decided(ndecided);
 	fnd_events_insert(&t, events);
 	fnd_consensus_flush(&t);
+	fnd_consensus_forget_dropped();
 	return false;
 }
 

@@ -83,6 +83,20 @@ is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM fnd_events WHERE type = 'consensus_decided' AND data->>'topic' = 'schema_v2'
 }), '2', 'each decision stored once');
 
+# a dropped database: the supervisor frees its rounds and barriers
+$node->safe_psql('postgres', 'CREATE DATABASE gone');
+$node->safe_psql('gone', 'CREATE EXTENSION foundation');
+$node->safe_psql('gone', q{
+	SELECT fnd_barrier_create('left_behind', 2);
+	SELECT fnd_consensus_start('left_behind', '{}', ARRAY['a', 'b'], timeout => '1 h');
+});
+$node->safe_psql('postgres', 'DROP DATABASE gone');
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM fnd_services()
+	WHERE (name = 'barrier' AND detail = 'removed 1 barriers of dropped databases')
+	   OR (name = 'consensus' AND detail = 'removed 1 rounds of dropped databases')
+}), 'the supervisor frees the barriers and rounds of a dropped database');
+
 $node->stop;
 unlike(slurp_file($node->logfile), qr/PANIC|terminated by signal|TRAP:/,
 	'no crash in the server log');
