@@ -85,6 +85,17 @@ SELECT votes, status FROM fnd_consensus WHERE topic = 'reg_timeout';
 SELECT fnd_consensus_start('reg_wait', '{}', ARRAY['a', 'b']);
 SELECT fnd_consensus_result('reg_wait', '20 ms');
 
+-- statement_timeout interrupts a wait for the result; the session leaves the wait list
+SET statement_timeout = '30ms';
+DO $$
+BEGIN
+    PERFORM fnd_consensus_result('reg_wait', '10 s');
+EXCEPTION WHEN query_canceled THEN
+    RAISE NOTICE 'canceled: %', SQLERRM;
+END $$;
+RESET statement_timeout;
+SELECT status, waiting FROM fnd_consensus WHERE topic = 'reg_wait';
+
 -- restarting a topic: pending is an error, decided is replaced
 SELECT split_part(pg_temp.try($$SELECT fnd_consensus_start('reg_wait', '{}', ARRAY['a'])$$), ' / ', 1);
 SELECT fnd_consensus_start('reg_majority', '{"change": "drop column"}', ARRAY['a', 'b']);

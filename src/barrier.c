@@ -523,7 +523,7 @@ fnd_barrier_wait_internal(const FndBarrierKey *key, int64 timeout_us)
 			if (now >= deadline)
 				break;
 			(void) ConditionVariableTimedSleep(&b->cv,
-											   (long) ((deadline - now + 999) / 1000),
+											   fnd_sleep_ms(deadline, now),
 											   PG_WAIT_EXTENSION);
 		}
 	}

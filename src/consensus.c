@@ -1213,7 +1213,7 @@ fnd_consensus_result(PG_FUNCTION_ARGS)
 			LWLockRelease(lock);
 
 			(void) ConditionVariableTimedSleep(&r->cv,
-											   (long) ((until - now + 999) / 1000),
+											   fnd_sleep_ms(until, now),
 											   PG_WAIT_EXTENSION);
 		}
 	}
