@@ -196,3 +196,24 @@ FROM fnd_barriers WHERE name LIKE 'reg_fill_%';
 SELECT count(*) FILTER (WHERE fnd_consensus_vote(topic, 'a', 'reject') <> 'rejected') AS not_decided
 FROM fnd_consensus WHERE topic LIKE 'reg_pending_%' OR topic LIKE 'reg_new_%';
 SELECT count(*) AS pending_left FROM fnd_consensus WHERE status = 'pending' AND topic <> 'reg_wait';
+
+-- a role without rights on fnd_events starts and decides a round; the
+-- event is written with the extension owner's rights, and a search_path
+-- with look-alike operators cannot change what runs with those rights
+CREATE ROLE reg_voter;
+CREATE SCHEMA reg_evil AUTHORIZATION reg_voter;
+SET ROLE reg_voter;
+CREATE FUNCTION reg_evil.arrow(jsonb, text) RETURNS text LANGUAGE sql AS $$ SELECT 'hacked' $$;
+CREATE OPERATOR reg_evil.->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = reg_evil.arrow);
+SET search_path = reg_evil, pg_catalog, public;
+SELECT '{"a": 1}'::jsonb ->> 'a' AS look_alike;
+SELECT fnd_consensus_start('reg_by_voter', '{}', ARRAY['v']);
+SELECT fnd_consensus_vote('reg_by_voter', 'v', 'accept');
+SELECT fnd_consensus_result('reg_quorum') AS from_event;
+RESET search_path;
+RESET ROLE;
+SELECT outcome FROM pg_temp.decided('reg_by_voter');
+SET client_min_messages = warning;
+DROP SCHEMA reg_evil CASCADE;
+RESET client_min_messages;
+DROP ROLE reg_voter;

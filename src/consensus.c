@@ -443,7 +443,10 @@ fnd_event_target(void)
 
 /*
  * Run one statement against fnd_events as the extension owner, with a
- * text parameter.  Returns SPI's result code; tuples in SPI_tuptable until
+ * text parameter.  The statements name every operator and type with its
+ * schema, so a caller's search_path cannot substitute its own objects into
+ * what runs with the owner's rights; the security-restricted context keeps
+ * the statement from changing session state.  Returns SPI's result code; tuples in SPI_tuptable until
  * the caller's SPI_finish (caller must have called SPI_connect).
  */
 static int
@@ -483,7 +486,8 @@ fnd_events_insert(const FndEventTarget *t, List *events)
 		int			rc;
 
 		rc = fnd_events_exec(t,
-							 "INSERT INTO %s.fnd_events (type, data) VALUES ('consensus_decided', $1::jsonb)",
+							 "INSERT INTO %s.fnd_events (type, data)"
+							 " VALUES ('consensus_decided', $1::pg_catalog.jsonb)",
 							 (const char *) lfirst(lc), false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not store a consensus_decided event: %s",
@@ -809,8 +813,9 @@ fnd_consensus_stored_outcome(const FndEventTarget *t, const char *topic)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = fnd_events_exec(t,
-						 "SELECT data->>'outcome' FROM %s.fnd_events"
-						 " WHERE type = 'consensus_decided' AND data->>'topic' = $1"
+						 "SELECT data OPERATOR(pg_catalog.->>) 'outcome' FROM %s.fnd_events"
+						 " WHERE type OPERATOR(pg_catalog.=) 'consensus_decided'"
+						 " AND data OPERATOR(pg_catalog.->>) 'topic' OPERATOR(pg_catalog.=) $1"
 						 " ORDER BY id DESC LIMIT 1",
 						 topic, true, 1);
 	if (rc != SPI_OK_SELECT)
