@@ -28,8 +28,9 @@
  * latest such event when the topic has no round in shared memory.
  *
  * Who writes the event.  The backend that makes the decision inserts the
- * event in its own transaction (as the extension owner, since users have no
- * direct INSERT right on fnd_events).  It first "claims" the round
+ * event in its own transaction, with the rights of the owner of the
+ * extension's functions (users need no INSERT right on fnd_events, which is
+ * written only through functions).  It first "claims" the round
  * (event_writer = this session) and remembers the claim locally; a
  * transaction callback marks the round event_stored when that transaction
  * commits, or drops the claim when it (or the subtransaction that made the
@@ -75,6 +76,7 @@
 #include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -435,10 +437,33 @@ fnd_event_lookup(bool for_write)
 	return t;
 }
 
+/*
+ * The write target, found cheaply from the calling SQL function: it lives
+ * in the extension's schema and belongs to the extension's owner (two
+ * syscache probes instead of a pg_extension scan on every call).  Without
+ * a function (the supervisor), look the extension up.
+ */
 static FndEventTarget
-fnd_event_target(void)
+fnd_event_target(Oid fn_oid)
 {
-	return fnd_event_lookup(true);
+	FndEventTarget t = {false, InvalidOid, InvalidOid};
+	HeapTuple	tup;
+	Form_pg_proc proc;
+
+	if (!OidIsValid(fn_oid))
+		return fnd_event_lookup(true);
+	if (!IsTransactionState() || IsInParallelMode() ||
+		RecoveryInProgress() || XactReadOnly)
+		return t;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(tup))
+		return fnd_event_lookup(true);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	t.nsp = proc->pronamespace;
+	t.owner = proc->proowner;
+	ReleaseSysCache(tup);
+	t.ok = OidIsValid(get_relname_relid("fnd_events", t.nsp));
+	return t;
 }
 
 /*
@@ -449,25 +474,53 @@ fnd_event_target(void)
  * the statement from changing session state.  Returns SPI's result code; tuples in SPI_tuptable until
  * the caller's SPI_finish (caller must have called SPI_connect).
  */
+/* A statement on fnd_events, prepared once per backend and schema. */
+typedef struct FndEventPlan
+{
+	SPIPlanPtr	plan;
+	Oid			nsp;
+} FndEventPlan;
+
+static FndEventPlan fnd_insert_plan = {NULL, InvalidOid};
+static FndEventPlan fnd_select_plan = {NULL, InvalidOid};
+
 static int
-fnd_events_exec(const FndEventTarget *t, const char *fmt, const char *arg,
-				bool read_only, long limit)
+fnd_events_exec(const FndEventTarget *t, FndEventPlan *ep, const char *fmt,
+				const char *arg, bool read_only, long limit)
 {
 	Oid			save_userid;
 	int			save_sec;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
-	char	   *sql;
 	int			rc;
 
-	sql = psprintf(fmt, quote_identifier(get_namespace_name(t->nsp)));
 	values[0] = CStringGetTextDatum(arg);
 
 	/* the transaction's abort restores the user if this fails */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(t->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, read_only, limit);
+	if (ep->plan == NULL || ep->nsp != t->nsp)
+	{
+		SPIPlanPtr	plan;
+
+		if (ep->plan != NULL)
+		{
+			SPI_freeplan(ep->plan);
+			ep->plan = NULL;
+		}
+		/* the plan cache re-plans it if the table is dropped and re-created */
+		plan = SPI_prepare(psprintf(fmt, quote_identifier(get_namespace_name(t->nsp))),
+						   1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a statement on fnd_events: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep a statement on fnd_events");
+		ep->plan = plan;
+		ep->nsp = t->nsp;
+	}
+	rc = SPI_execute_plan(ep->plan, values, NULL, read_only, limit);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return rc;
 }
@@ -485,7 +538,7 @@ fnd_events_insert(const FndEventTarget *t, List *events)
 	{
 		int			rc;
 
-		rc = fnd_events_exec(t,
+		rc = fnd_events_exec(t, &fnd_insert_plan,
 							 "INSERT INTO %s.fnd_events (type, data)"
 							 " VALUES ('consensus_decided', $1::pg_catalog.jsonb)",
 							 (const char *) lfirst(lc), false, 0);
@@ -812,7 +865,7 @@ fnd_consensus_stored_outcome(const FndEventTarget *t, const char *topic)
 		return NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = fnd_events_exec(t,
+	rc = fnd_events_exec(t, &fnd_select_plan,
 						 "SELECT data OPERATOR(pg_catalog.->>) 'outcome' FROM %s.fnd_events"
 						 " WHERE type OPERATOR(pg_catalog.=) 'consensus_decided'"
 						 " AND data OPERATOR(pg_catalog.->>) 'topic' OPERATOR(pg_catalog.=) $1"
@@ -912,7 +965,7 @@ fnd_consensus_start(PG_FUNCTION_ARGS)
 					 errdetail("The value given is %d.", quorum)));
 	}
 
-	t = fnd_event_target();
+	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 
 	/* the value chunk first: a full area is an error before any change */
@@ -1092,7 +1145,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
 				 errmsg("unknown vote \"%s\"", word),
 				 errhint("A vote is accept, reject or abstain.")));
 
-	t = fnd_event_target();
+	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 
 	lock = fnd_consensus_lock();
@@ -1176,7 +1229,7 @@ fnd_consensus_result(PG_FUNCTION_ARGS)
 	wait_us = fnd_interval_usec(PG_GETARG_INTERVAL_P(1), "wait", true);
 	wait_end = fnd_now() + wait_us;
 
-	t = fnd_event_target();
+	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 
 	lock = fnd_consensus_lock();
@@ -1287,7 +1340,7 @@ fnd_consensus_list(PG_FUNCTION_ARGS)
 	fnd_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 
-	t = fnd_event_target();
+	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 	events = fnd_consensus_sweep(MyDatabaseId, &t, &ndecided);
 	fnd_consensus_count_decided(ndecided);
@@ -1469,7 +1522,7 @@ fnd_consensus_forget_dropped(void)
 static bool
 fnd_consensus_periodic(void)
 {
-	FndEventTarget t = fnd_event_target();
+	FndEventTarget t = fnd_event_target(InvalidOid);
 	List	   *events;
 	int			ndecided;
 
