@@ -50,10 +50,10 @@
  *
  * Locking protocol:
  *	- One LWLock guards the round hash table, every field of every round
- *	  except `waiting`, and the round's chunk in the value area.  Readers
- *	  that may decide a timeout take it exclusively, which is every path
- *	  except none: rounds are small and calls short, so one mode keeps the
- *	  code obviously right.
+ *	  except `waiting`, and the round's chunk in the value area.  Every path
+ *	  that may decide a round (start, vote, result, the sweeps) takes it
+ *	  exclusively, since even a read may find the deadline passed; only the
+ *	  view's copy-out, after its own sweep, takes it shared.
  *	- `waiting` counts sessions between ConditionVariablePrepareToSleep and
  *	  ConditionVariableCancelSleep on the round's condition variable
  *	  (incremented under the lock, decremented after the cancel).  A slot
