@@ -1254,11 +1254,13 @@ fnd_consensus_result(PG_FUNCTION_ARGS)
 			}
 			now = fnd_now();
 			if (fnd_round_decide(r, now))
-			{
 				ndecided++;
-				if ((json = fnd_round_claim(r, &t)) != NULL)
-					events = lappend(events, json);
-			}
+			/*
+			 * Record the decision if nobody has (e.g. the supervisor,
+			 * connected to another database, decided the timeout).
+			 */
+			if ((json = fnd_round_claim(r, &t)) != NULL)
+				events = lappend(events, json);
 			status = r->status;
 			if (status != FND_ROUND_PENDING || now >= wait_end)
 			{
