@@ -139,8 +139,12 @@ fnd_store_add(FndSketchStore *st, uint32 *counts, int n, int32 k)
 	}
 	else if (k < st->lo)
 	{
-		/* slide down as far as the highest key allows, then merge */
-		int32		new_lo = Max(k, st->kmax - n + 1);
+		/*
+		 * Slide down as far as the highest key allows (leaving the most room
+		 * below, so a falling series rebases rarely), then merge what is
+		 * still below the window into its lowest bucket.
+		 */
+		int32		new_lo = st->kmax - n + 1;
 
 		if (new_lo < st->lo)
 			fnd_store_rebase(st, counts, n, new_lo);
@@ -148,7 +152,13 @@ fnd_store_add(FndSketchStore *st, uint32 *counts, int n, int32 k)
 			k = st->lo;
 	}
 	else if (k >= st->lo + n)
-		fnd_store_rebase(st, counts, n, k - n + 1);
+	{
+		/*
+		 * Slide up: the lowest key goes to the bottom (the most room above),
+		 * unless k is too far from it, then the lowest keys merge.
+		 */
+		fnd_store_rebase(st, counts, n, Max(st->kmin, k - n + 1));
+	}
 
 	if (counts[k - st->lo] == PG_UINT32_MAX)
 		return false;
