@@ -37,4 +37,29 @@ FROM (
                         percentile_disc(0.95) WITHIN GROUP (ORDER BY v),
                         percentile_disc(0.99) WITHIN GROUP (ORDER BY v)]) AS exact
     FROM acc2, fnd_metrics m WHERE m.name = 'tt.acc2' GROUP BY m.p50, m.p90, m.p95, m.p99) q;
-SELECT fnd_metrics_reset('tt.acc') + fnd_metrics_reset('tt.acc2') AS removed;
+-- falling values (the bucket window slides down), in insertion order
+CREATE TEMP TABLE acc3 AS SELECT g, 1e6 / g::float8 AS v FROM generate_series(1, 100000) g;
+SELECT count(*) FROM (SELECT fnd_metric_observe('tt.acc3', v) FROM acc3 ORDER BY g) s;
+SELECT bool_and(abs(q.est - q.exact) <= 0.01 * abs(q.exact)) AS all_within_1pct
+FROM (
+    SELECT unnest(ARRAY[m.p50, m.p90, m.p95, m.p99]) AS est,
+           unnest(ARRAY[percentile_disc(0.5) WITHIN GROUP (ORDER BY v),
+                        percentile_disc(0.9) WITHIN GROUP (ORDER BY v),
+                        percentile_disc(0.95) WITHIN GROUP (ORDER BY v),
+                        percentile_disc(0.99) WITHIN GROUP (ORDER BY v)]) AS exact
+    FROM acc3, fnd_metrics m WHERE m.name = 'tt.acc3' GROUP BY m.p50, m.p90, m.p95, m.p99) q;
+-- a range wider than the sketch (1e-9 .. 1e9): the lowest buckets merge,
+-- the high quantiles keep the 1% bound
+CREATE TEMP TABLE acc4 AS SELECT 10 ^ (random() * 18 - 9) AS v FROM generate_series(1, 50000);
+SELECT count(*) FROM (SELECT fnd_metric_observe('tt.acc4', v) FROM acc4) s;
+SELECT bool_and(abs(q.est - q.exact) <= 0.01 * abs(q.exact)) AS high_quantiles_within_1pct
+FROM (
+    SELECT unnest(ARRAY[m.p90, m.p95, m.p99]) AS est,
+           unnest(ARRAY[percentile_disc(0.9) WITHIN GROUP (ORDER BY v),
+                        percentile_disc(0.95) WITHIN GROUP (ORDER BY v),
+                        percentile_disc(0.99) WITHIN GROUP (ORDER BY v)]) AS exact
+    FROM acc4, fnd_metrics m WHERE m.name = 'tt.acc4' GROUP BY m.p90, m.p95, m.p99) q;
+SELECT m.min = (SELECT min(v) FROM acc4) AS min_exact, m.max = (SELECT max(v) FROM acc4) AS max_exact
+FROM fnd_metrics m WHERE m.name = 'tt.acc4';
+SELECT fnd_metrics_reset('tt.acc') + fnd_metrics_reset('tt.acc2') +
+       fnd_metrics_reset('tt.acc3') + fnd_metrics_reset('tt.acc4') AS removed;
