@@ -12,6 +12,11 @@ SELECT fnd_metric_increment('tt.requests', 2.5);
 SELECT name, tags, kind, count, sum, min, max, last, mean, p50, updated_at IS NOT NULL AS stamped
 FROM fnd_metrics WHERE name = 'tt.requests';
 
+-- named arguments
+SELECT fnd_metric_increment(name => 'tt.named', by => 2, tags => '{"a": "b"}');
+SELECT fnd_metric_observe(value => 3, name => 'tt.named_h');
+SELECT name, tags, sum FROM fnd_metrics WHERE name LIKE 'tt.named%' ORDER BY name;
+
 -- tags make separate series; key order does not matter
 SELECT fnd_metric_increment('tt.hits', 1, '{"route": "/a", "code": 200}');
 SELECT fnd_metric_increment('tt.hits', 1, '{"code": 200, "route": "/a"}');
