@@ -58,6 +58,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
@@ -128,6 +129,7 @@ typedef struct FndTelemetryShared
 	LWLock	   *lock;
 	uint64		generation;		/* bumped when entries are removed */
 	int			sketch_free;	/* head of the free sketch list, -1: none */
+	int			sketches_used;	/* histograms in the table */
 	pg_atomic_uint64 dropped;
 	pg_atomic_uint64 last_warning;	/* TimestampTz of the last WARNING */
 } FndTelemetryShared;
@@ -268,6 +270,7 @@ fnd_telemetry_shmem_startup(void)
 		for (i = 0; i < fnd_max_histograms; i++)
 			fnd_sketches[i].next_free = (i + 1 < fnd_max_histograms) ? i + 1 : -1;
 		fnd_tel->sketch_free = 0;
+		fnd_tel->sketches_used = 0;
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -288,6 +291,30 @@ fnd_telemetry_shmem_startup(void)
 		fnd_telemetry_load();
 }
 
+/*
+ * Supervisor: show how full the table is in fnd_services().detail, so an
+ * operator sees foundation.max_metrics coming before measurements drop.
+ */
+static bool
+fnd_telemetry_periodic(void)
+{
+	char		detail[FND_STATUS_TEXT];
+	long		series;
+	int			histograms;
+
+	LWLockAcquire(fnd_tel->lock, LW_SHARED);
+	series = hash_get_num_entries(fnd_metrics_htab);
+	histograms = fnd_tel->sketches_used;
+	LWLockRelease(fnd_tel->lock);
+
+	snprintf(detail, sizeof(detail),
+			 "%ld of %d series, %d of %d histograms, " UINT64_FORMAT " dropped",
+			 series, fnd_max_metrics, histograms, fnd_max_histograms,
+			 pg_atomic_read_u64(&fnd_tel->dropped));
+	fnd_service_set_detail(detail);
+	return false;
+}
+
 const FndService fnd_telemetry_service = {
 	.name = "telemetry",
 	.phase = 0,
@@ -296,6 +323,7 @@ const FndService fnd_telemetry_service = {
 	.shmem_size = fnd_telemetry_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = fnd_telemetry_shmem_startup,
+	.periodic = fnd_telemetry_periodic,
 };
 
 /* ---------------------------------------------------------------------
@@ -449,6 +477,7 @@ fnd_telemetry_load(void)
 			e->sketch = fnd_tel->sketch_free;
 			fnd_tel->sketch_free = fnd_sketches[e->sketch].next_free;
 			memcpy(&fnd_sketches[e->sketch].sketch, sk, sizeof(FndSketch));
+			fnd_tel->sketches_used++;
 		}
 	}
 
@@ -708,6 +737,7 @@ fnd_record(FndMetricKind kind, const char *name, int name_len, Jsonb *tags,
 			{
 				e->sketch = fnd_tel->sketch_free;
 				fnd_tel->sketch_free = fnd_sketches[e->sketch].next_free;
+				fnd_tel->sketches_used++;
 				fnd_sketch_init(&fnd_sketches[e->sketch].sketch);
 			}
 		}
@@ -743,25 +773,32 @@ fnd_record(FndMetricKind kind, const char *name, int name_len, Jsonb *tags,
 	LWLockRelease(fnd_tel->lock);
 }
 
-/* The C API: current database, no tags, silent. */
+/*
+ * The C API: current database, no tags, silent.  Usable by any process with
+ * a PGPROC (backends, background workers); a no-op elsewhere (the
+ * postmaster) and without shared memory.  Must not be called while holding
+ * a spinlock (it takes an LWLock).
+ */
+#define FND_C_API_READY(name) (fnd_tel != NULL && MyProc != NULL && (name) != NULL)
+
 void
 fnd_telemetry_count(const char *name, double by)
 {
-	if (fnd_tel != NULL && name != NULL)
+	if (FND_C_API_READY(name))
 		fnd_record(FND_COUNTER, name, strlen(name), NULL, by, false);
 }
 
 void
 fnd_telemetry_gauge(const char *name, double value)
 {
-	if (fnd_tel != NULL && name != NULL)
+	if (FND_C_API_READY(name))
 		fnd_record(FND_GAUGE, name, strlen(name), NULL, value, false);
 }
 
 void
 fnd_telemetry_observe(const char *name, double value)
 {
-	if (fnd_tel != NULL && name != NULL)
+	if (FND_C_API_READY(name))
 		fnd_record(FND_HISTOGRAM, name, strlen(name), NULL, value, false);
 }
 
@@ -1099,6 +1136,7 @@ fnd_metrics_reset(PG_FUNCTION_ARGS)
 		{
 			fnd_sketches[e->sketch].next_free = fnd_tel->sketch_free;
 			fnd_tel->sketch_free = e->sketch;
+			fnd_tel->sketches_used--;
 		}
 		hash_search(fnd_metrics_htab, &e->key, HASH_REMOVE, NULL);
 		removed++;

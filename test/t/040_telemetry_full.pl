@@ -15,6 +15,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'foundation'
 foundation.max_metrics = 10
 foundation.max_histograms = 10
+foundation.supervisor_naptime = 100
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION foundation');
@@ -44,6 +45,11 @@ is(() = $err =~ /WARNING:  telemetry dropped a measurement/g, 1,
 like($err, qr/foundation.max_metrics/, 'the warning names the table limit');
 is($node->safe_psql('postgres', "SELECT count(*) FROM fnd_metrics WHERE name LIKE 'full.%'"),
 	'10', 'no series was added');
+
+# the supervisor shows how full the table is
+ok($node->poll_query_until('postgres',
+		"SELECT detail = '10 of 10 series, 0 of 10 histograms, 25 dropped' FROM fnd_services() WHERE name = 'telemetry'"),
+	'fnd_services() shows the table is full');
 
 # another session: still no new WARNING within the minute, still counted
 ($ret, $out, $err) = $node->psql('postgres', "SELECT fnd_metric_increment('full.other')");
