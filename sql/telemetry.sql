@@ -112,6 +112,10 @@ SELECT count(*) AS job_y_series FROM fnd_metrics WHERE name = 'tt.job_y';
 -- Prometheus text format, parsed back
 SELECT fnd_metric_increment('tt.http-requests', 4, '{"path": "/a\"b\\c", "9x": "n\nl", "__meta": "m"}');
 SELECT fnd_metric_observe('9tt.size', 100, '{"quantile": "q"}');
+-- names and label names that sanitise alike: the output stays valid
+SELECT fnd_metric_increment('tt.clash');
+SELECT fnd_metric_gauge('tt_clash', 5);
+SELECT fnd_metric_increment('tt.labels', 1, '{"a.b": 1, "a_b": 2}');
 CREATE TEMP TABLE prom AS
 SELECT line, n FROM regexp_split_to_table(fnd_metrics_prometheus(), E'\n') WITH ORDINALITY s(line, n)
 WHERE line <> '';
@@ -122,6 +126,7 @@ SELECT count(*) FILTER (WHERE line !~ '^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* '
 FROM prom;
 SELECT line FROM prom WHERE line ~ '^# TYPE tt_' OR line ~ '^# TYPE _9tt' ORDER BY line;
 SELECT line FROM prom WHERE line ~ '^(tt_|_9tt_)' ORDER BY line;
+SELECT line FROM prom WHERE line ~ 'tt_clash|tt_labels' ORDER BY n;
 -- the values read back equal the view's
 WITH s AS (
     SELECT substring(line from '^(\S+?)(?:\{|\s)') AS metric,
