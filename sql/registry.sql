@@ -19,6 +19,11 @@ SELECT metadata FROM fnd_lookup('reg_t', 'db');
 SELECT fnd_register('reg_t', 'cache');
 SELECT metadata FROM fnd_lookup('reg_t', 'cache');
 
+-- called in the target list too
+SELECT (fnd_lookup('reg_t', 'api')).name, (fnd_lookup('reg_t', 'api')).metadata->>'zone' AS zone;
+SELECT count(*) FROM (SELECT fnd_lookup('reg_t', n) FROM unnest(ARRAY['api', 'nope', 'db']) n) s;
+SELECT (l).namespace, (l).name FROM (SELECT fnd_lookup('reg_t', 'db') AS l) s;
+
 -- absent names, other namespaces: no row
 SELECT count(*) FROM fnd_lookup('reg_t', 'nope');
 SELECT count(*) FROM fnd_lookup('reg_other', 'api');

@@ -61,28 +61,32 @@
 
 #include "foundation.h"
 
-/* Hash key.  No padding bytes: it is copied and hashed as a whole. */
-typedef struct FndRegKey
+/*
+ * One entry.  The whole struct is dynahash's key (keysize == entrysize):
+ * its identity is (dbid, namespace, name), the only fields fnd_reg_hash and
+ * fnd_reg_match read, and HASH_ENTER copies an entry built by the caller in
+ * one go.  Fixed fields come first and the names last, so a lookup of a
+ * short name touches the first two cache lines of the entry only.
+ */
+typedef struct FndRegEntry
 {
 	Oid			dbid;
 	uint16		nslen;
 	uint16		namelen;
-	char		ns[FND_NAME_BUFSZ];
-	char		name[FND_NAME_BUFSZ];
-} FndRegKey;
-
-typedef struct FndRegEntry
-{
-	FndRegKey	key;			/* must be first */
-	FndSession	owner;			/* the session that registered it */
-	Oid			owner_role;
 	bool		leased;
+	Oid			owner_role;
+	FndSession	owner;			/* the session that registered it */
 	int64		lease_usec;		/* lease length, for fnd_renew */
 	TimestampTz registered_at;
 	TimestampTz expires_at;		/* leased entries only */
 	dsa_pointer metadata;		/* Jsonb in the value area */
 	uint32		metadata_size;
+	/* the namespace, then the name, zero-padded: see fnd_reg_key() */
+	char		names[2 * FND_NAME_BUFSZ];
 } FndRegEntry;
+
+#define FND_REG_NS(e)		((e)->names)
+#define FND_REG_NAME(e)		((e)->names + (e)->nslen)
 
 typedef struct FndRegShared
 {
@@ -93,7 +97,9 @@ typedef struct FndRegShared
 /* A copy of an entry, made under the lock, turned into a row after it. */
 typedef struct FndRegRow
 {
-	FndRegKey	key;
+	char	   *names;			/* namespace then name, palloc'd */
+	int			nslen;
+	int			namelen;
 	int			pid;
 	Oid			owner_role;
 	bool		leased;
@@ -177,27 +183,24 @@ fnd_reg_shmem_size(void)
 static uint32
 fnd_reg_hash(const void *key, Size keysize)
 {
-	const FndRegKey *k = (const FndRegKey *) key;
+	const FndRegEntry *k = (const FndRegEntry *) key;
 	uint32		h;
 
-	h = hash_bytes_uint32((uint32) k->dbid);
-	h = hash_combine(h, hash_bytes((const unsigned char *) k->ns, k->nslen));
-	h = hash_combine(h, hash_bytes((const unsigned char *) k->name, k->namelen));
-	return h;
+	h = hash_bytes_uint32((uint32) k->dbid ^ ((uint32) k->nslen << 16));
+	return hash_combine(h, hash_bytes((const unsigned char *) k->names,
+									  k->nslen + k->namelen));
 }
 
 /* 0 when the keys are equal, as dynahash wants */
 static int
 fnd_reg_match(const void *key1, const void *key2, Size keysize)
 {
-	const FndRegKey *a = (const FndRegKey *) key1;
-	const FndRegKey *b = (const FndRegKey *) key2;
+	const FndRegEntry *a = (const FndRegEntry *) key1;
+	const FndRegEntry *b = (const FndRegEntry *) key2;
 
 	if (a->dbid != b->dbid || a->nslen != b->nslen || a->namelen != b->namelen)
 		return 1;
-	if (memcmp(a->name, b->name, a->namelen) != 0)
-		return 1;
-	return memcmp(a->ns, b->ns, a->nslen) != 0;
+	return memcmp(a->names, b->names, a->nslen + a->namelen) != 0;
 }
 
 static void
@@ -212,7 +215,7 @@ fnd_reg_shmem_startup(void)
 		memset(fnd_reg_shared, 0, sizeof(FndRegShared));
 
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FndRegKey);
+	info.keysize = sizeof(FndRegEntry);
 	info.entrysize = sizeof(FndRegEntry);
 	info.hash = fnd_reg_hash;
 	info.match = fnd_reg_match;
@@ -257,7 +260,7 @@ fnd_reg_remove(FndRegEntry *e)
 
 	if (e->leased)
 		fnd_reg_shared->nleased--;
-	hash_search(fnd_reg_table, &e->key, HASH_REMOVE, NULL);
+	hash_search(fnd_reg_table, e, HASH_REMOVE, NULL);
 	fnd_value_free(md);
 }
 
@@ -381,17 +384,22 @@ const FndService fnd_registry_service = {
  * ---------------------------------------------------------------------
  */
 
-/* The (database, namespace, name) key from arguments 0 and 1. */
+/*
+ * Fill the identity of key from arguments 0 (namespace) and 1 (name).
+ * fnd_check_name writes FND_NAME_BUFSZ zero-padded bytes; the name goes
+ * right after the namespace (at most FND_NAME_MAX bytes), so both fit in
+ * names[] and the name is NUL-terminated.
+ */
 static void
-fnd_reg_key(FunctionCallInfo fcinfo, FndRegKey *key)
+fnd_reg_key(FunctionCallInfo fcinfo, FndRegEntry *key)
 {
 	text	   *ns = fnd_arg_text(fcinfo, 0, "namespace");
 	text	   *nm = fnd_arg_text(fcinfo, 1, "name");
 
 	key->dbid = MyDatabaseId;
-	fnd_check_name(ns, "namespace", key->ns);
+	fnd_check_name(ns, "namespace", key->names);
 	key->nslen = (uint16) VARSIZE_ANY_EXHDR(ns);
-	fnd_check_name(nm, "name", key->name);
+	fnd_check_name(nm, "name", key->names + key->nslen);
 	key->namelen = (uint16) VARSIZE_ANY_EXHDR(nm);
 }
 
@@ -532,11 +540,21 @@ fnd_reg_role_name(Oid role)
 	return &fnd_reg_role_buf;
 }
 
-/* Copy a live entry for output.  Caller holds the lock (either mode). */
+/*
+ * Copy a live entry for output, with its names unless the caller has them
+ * already.  Caller holds the lock (either mode).
+ */
 static void
-fnd_reg_copy_row(const FndRegEntry *e, FndRegRow *r)
+fnd_reg_copy_row(const FndRegEntry *e, FndRegRow *r, bool with_names)
 {
-	memcpy(&r->key, &e->key, sizeof(FndRegKey));
+	r->nslen = e->nslen;
+	r->namelen = e->namelen;
+	r->names = NULL;
+	if (with_names)
+	{
+		r->names = (char *) palloc(e->nslen + e->namelen);
+		memcpy(r->names, e->names, e->nslen + e->namelen);
+	}
 	r->pid = e->owner.pid;
 	r->owner_role = e->owner_role;
 	r->leased = e->leased;
@@ -546,16 +564,18 @@ fnd_reg_copy_row(const FndRegEntry *e, FndRegRow *r)
 	memcpy(r->metadata, fnd_value_address(e->metadata), e->metadata_size);
 }
 
+/* One output row; ns and name are text datums. */
 static void
-fnd_reg_put_row(ReturnSetInfo *rsinfo, const FndRegRow *r)
+fnd_reg_put_row(Tuplestorestate *ts, TupleDesc desc, Datum ns, Datum name,
+				const FndRegRow *r)
 {
 	Datum		values[FND_REG_NCOLS];
 	bool		nulls[FND_REG_NCOLS];
 	Name		role;
 
 	memset(nulls, 0, sizeof(nulls));
-	values[0] = PointerGetDatum(cstring_to_text_with_len(r->key.ns, r->key.nslen));
-	values[1] = PointerGetDatum(cstring_to_text_with_len(r->key.name, r->key.namelen));
+	values[0] = ns;
+	values[1] = name;
 	/* a leased entry belongs to its role, not to the session that made it */
 	if (r->leased)
 		nulls[2] = true;
@@ -572,28 +592,49 @@ fnd_reg_put_row(ReturnSetInfo *rsinfo, const FndRegRow *r)
 		values[6] = TimestampTzGetDatum(r->expires_at);
 	else
 		nulls[6] = true;
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	tuplestore_putvalues(ts, desc, values, nulls);
 }
 
-static void
+/*
+ * Set up materialize mode; returns the descriptor to form rows with.
+ *
+ * When the caller knows the row type (FROM, and the target list of a query
+ * that uses the columns), the rows are formed with its expectedDesc and
+ * setDesc stays NULL: the executor then neither checks nor frees a copy,
+ * which saves a descriptor copy per call of fnd_lookup.  Otherwise the
+ * descriptor comes from pg_proc, as usual.
+ */
+static TupleDesc
 fnd_reg_init_srf(FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
-	/* the caller's descriptor saves building one from pg_proc per call */
-	InitMaterializedSRF(fcinfo,
-						(rsinfo && IsA(rsinfo, ReturnSetInfo) &&
-						 rsinfo->expectedDesc != NULL) ?
-						MAT_SRF_USE_EXPECTED_DESC : 0);
+	if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) &&
+		rsinfo->expectedDesc != NULL &&
+		(rsinfo->allowedModes & SFRM_Materialize) != 0)
+	{
+		MemoryContext old;
+
+		old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		rsinfo->returnMode = SFRM_Materialize;
+		rsinfo->setResult =
+			tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+								  false, work_mem);
+		rsinfo->setDesc = NULL;
+		MemoryContextSwitchTo(old);
+		return rsinfo->expectedDesc;
+	}
+	InitMaterializedSRF(fcinfo, 0);
+	return rsinfo->setDesc;
 }
 
 static void
-fnd_reg_not_registered(const FndRegKey *key)
+fnd_reg_not_registered(const FndRegEntry *key)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FND_NOT_REGISTERED),
-			 errmsg("no registry entry \"%s\" in namespace \"%s\"",
-					key->name, key->ns),
+			 errmsg("no registry entry \"%s\" in namespace \"%.*s\"",
+					FND_REG_NAME(key), key->nslen, FND_REG_NS(key)),
 			 errdetail("Nothing live is registered under this name in this database; a leased entry whose lease ran out is gone.")));
 }
 
@@ -606,7 +647,7 @@ fnd_reg_not_registered(const FndRegKey *key)
  * looked up again afterwards.
  */
 static FndRegEntry *
-fnd_reg_acquire_managed(const FndRegKey *key)
+fnd_reg_acquire_managed(const FndRegEntry *key)
 {
 	Oid			me = GetUserId();
 	Oid			checked = InvalidOid;
@@ -633,8 +674,8 @@ fnd_reg_acquire_managed(const FndRegKey *key)
 		if (!fnd_role_may_manage(role))
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_NOT_OWNER),
-					 errmsg("registry entry \"%s\" in namespace \"%s\" belongs to another role",
-							key->name, key->ns),
+					 errmsg("registry entry \"%s\" in namespace \"%.*s\" belongs to another role",
+							FND_REG_NAME(key), key->nslen, FND_REG_NS(key)),
 					 errdetail("It is owned by role \"%s\".", fnd_reg_role_string(role)),
 					 errhint("Only the owning role, its members and superusers may unregister, update or renew an entry.")));
 		checked = role;
@@ -653,7 +694,7 @@ fnd_reg_acquire_managed(const FndRegKey *key)
 Datum
 fnd_register(PG_FUNCTION_ARGS)
 {
-	FndRegKey	key;
+	FndRegEntry key;
 	Jsonb	   *md;
 	bool		leased = !PG_ARGISNULL(3);
 	int64		lease_usec = 0;
@@ -698,8 +739,8 @@ fnd_register(PG_FUNCTION_ARGS)
 		fnd_telemetry_count("foundation.registry.conflicts", 1);
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_ALREADY_REGISTERED),
-				 errmsg("name \"%s\" is already registered in namespace \"%s\"",
-						key.name, key.ns),
+				 errmsg("name \"%s\" is already registered in namespace \"%.*s\"",
+						FND_REG_NAME(&key), key.nslen, FND_REG_NS(&key)),
 				 other_leased ?
 				 errdetail("It is leased until %s.", timestamptz_to_str(other_expiry)) :
 				 errdetail("It is held by the session with pid %d.", other_pid)));
@@ -752,26 +793,29 @@ Datum
 fnd_lookup(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FndRegKey	key;
+	FndRegEntry key;
 	FndRegEntry *e;
 	FndRegRow	row;
 	bool		found = false;
+	TupleDesc	desc;
 
 	fnd_reg_require();
 	fnd_reg_key(fcinfo, &key);
-	fnd_reg_init_srf(fcinfo);
+	desc = fnd_reg_init_srf(fcinfo);
 
 	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
 	e = (FndRegEntry *) hash_search(fnd_reg_table, &key, HASH_FIND, NULL);
 	if (e != NULL && !(e->leased && e->expires_at <= fnd_now()))
 	{
-		fnd_reg_copy_row(e, &row);
+		fnd_reg_copy_row(e, &row, false);
 		found = true;
 	}
 	LWLockRelease(fnd_reg_lock());
 
+	/* the arguments are the names: no need to build them again */
 	if (found)
-		fnd_reg_put_row(rsinfo, &row);
+		fnd_reg_put_row(rsinfo->setResult, desc,
+						PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), &row);
 	fnd_telemetry_count("foundation.registry.lookups", 1);
 	return (Datum) 0;
 }
@@ -780,7 +824,7 @@ fnd_lookup(PG_FUNCTION_ARGS)
 Datum
 fnd_unregister(PG_FUNCTION_ARGS)
 {
-	FndRegKey	key;
+	FndRegEntry key;
 	FndRegEntry *e;
 
 	fnd_reg_require();
@@ -803,7 +847,7 @@ fnd_unregister(PG_FUNCTION_ARGS)
 Datum
 fnd_update_metadata(PG_FUNCTION_ARGS)
 {
-	FndRegKey	key;
+	FndRegEntry key;
 	Jsonb	   *md;
 	dsa_pointer dp;
 	FndRegEntry *e;
@@ -838,7 +882,7 @@ fnd_update_metadata(PG_FUNCTION_ARGS)
 Datum
 fnd_renew(PG_FUNCTION_ARGS)
 {
-	FndRegKey	key;
+	FndRegEntry key;
 	FndRegEntry *e;
 	TimestampTz expiry;
 
@@ -856,8 +900,8 @@ fnd_renew(PG_FUNCTION_ARGS)
 		LWLockRelease(fnd_reg_lock());
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("registry entry \"%s\" in namespace \"%s\" has no lease",
-						key.name, key.ns),
+				 errmsg("registry entry \"%s\" in namespace \"%.*s\" has no lease",
+						FND_REG_NAME(&key), key.nslen, FND_REG_NS(&key)),
 				 errdetail("It belongs to its session and lives as long as that session does."),
 				 errhint("Register it with a lease to renew it.")));
 	}
@@ -874,9 +918,17 @@ fnd_reg_row_cmp(const void *a, const void *b)
 {
 	const FndRegRow *ra = (const FndRegRow *) a;
 	const FndRegRow *rb = (const FndRegRow *) b;
-	int			c = strcmp(ra->key.ns, rb->key.ns);
+	int			c;
 
-	return c != 0 ? c : strcmp(ra->key.name, rb->key.name);
+	c = memcmp(ra->names, rb->names, Min(ra->nslen, rb->nslen));
+	if (c == 0)
+		c = ra->nslen - rb->nslen;
+	if (c == 0)
+		c = memcmp(ra->names + ra->nslen, rb->names + rb->nslen,
+				   Min(ra->namelen, rb->namelen));
+	if (c == 0)
+		c = ra->namelen - rb->namelen;
+	return c;
 }
 
 /*
@@ -885,18 +937,20 @@ fnd_reg_row_cmp(const void *a, const void *b)
  * namespace and name (byte order).
  */
 static void
-fnd_reg_emit_list(FunctionCallInfo fcinfo, const char *ns, Jsonb *filter)
+fnd_reg_emit_list(FunctionCallInfo fcinfo, const char *ns, int nslen,
+				  Jsonb *filter)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS status;
 	FndRegEntry *e;
 	FndRegRow  *rows;
+	TupleDesc	desc;
 	int			nrows = 0;
 	int			maxrows = 16;
 	TimestampTz now;
 	int			i;
 
-	fnd_reg_init_srf(fcinfo);
+	desc = fnd_reg_init_srf(fcinfo);
 	rows = (FndRegRow *) palloc(maxrows * sizeof(FndRegRow));
 
 	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
@@ -904,9 +958,10 @@ fnd_reg_emit_list(FunctionCallInfo fcinfo, const char *ns, Jsonb *filter)
 	hash_seq_init(&status, fnd_reg_table);
 	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId || fnd_reg_is_expired(e, now))
+		if (e->dbid != MyDatabaseId || fnd_reg_is_expired(e, now))
 			continue;
-		if (ns != NULL && strcmp(e->key.ns, ns) != 0)
+		if (ns != NULL &&
+			(e->nslen != nslen || memcmp(FND_REG_NS(e), ns, nslen) != 0))
 			continue;
 		if (filter != NULL &&
 			!DatumGetBool(DirectFunctionCall2(jsonb_contains,
@@ -918,13 +973,18 @@ fnd_reg_emit_list(FunctionCallInfo fcinfo, const char *ns, Jsonb *filter)
 			maxrows *= 2;
 			rows = (FndRegRow *) repalloc(rows, maxrows * sizeof(FndRegRow));
 		}
-		fnd_reg_copy_row(e, &rows[nrows++]);
+		fnd_reg_copy_row(e, &rows[nrows++], true);
 	}
 	LWLockRelease(fnd_reg_lock());
 
 	qsort(rows, nrows, sizeof(FndRegRow), fnd_reg_row_cmp);
 	for (i = 0; i < nrows; i++)
-		fnd_reg_put_row(rsinfo, &rows[i]);
+		fnd_reg_put_row(rsinfo->setResult, desc,
+						PointerGetDatum(cstring_to_text_with_len(rows[i].names,
+																 rows[i].nslen)),
+						PointerGetDatum(cstring_to_text_with_len(rows[i].names + rows[i].nslen,
+																 rows[i].namelen)),
+						&rows[i]);
 }
 
 /* fnd_list_services(namespace) RETURNS SETOF the lookup row */
@@ -935,7 +995,7 @@ fnd_list_services(PG_FUNCTION_ARGS)
 
 	fnd_reg_require();
 	fnd_check_name(fnd_arg_text(fcinfo, 0, "namespace"), "namespace", ns);
-	fnd_reg_emit_list(fcinfo, ns, NULL);
+	fnd_reg_emit_list(fcinfo, ns, strlen(ns), NULL);
 	return (Datum) 0;
 }
 
@@ -949,7 +1009,7 @@ fnd_find_services_by_metadata(PG_FUNCTION_ARGS)
 	fnd_reg_require();
 	fnd_check_name(fnd_arg_text(fcinfo, 0, "namespace"), "namespace", ns);
 	filter = fnd_reg_arg_object(fcinfo, 1, "filter");
-	fnd_reg_emit_list(fcinfo, ns, filter);
+	fnd_reg_emit_list(fcinfo, ns, strlen(ns), filter);
 	return (Datum) 0;
 }
 
@@ -958,7 +1018,7 @@ Datum
 fnd_registry_entries(PG_FUNCTION_ARGS)
 {
 	fnd_reg_require();
-	fnd_reg_emit_list(fcinfo, NULL, NULL);
+	fnd_reg_emit_list(fcinfo, NULL, 0, NULL);
 	return (Datum) 0;
 }
 
@@ -1000,7 +1060,7 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 	hash_seq_init(&status, fnd_reg_table);
 	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId)
+		if (e->dbid != MyDatabaseId)
 			continue;
 		if (fnd_reg_is_expired(e, now))
 		{
@@ -1015,7 +1075,7 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 			maxnames *= 2;
 			names = (char **) repalloc(names, maxnames * sizeof(char *));
 		}
-		names[nnames++] = pnstrdup(e->key.ns, e->key.nslen);
+		names[nnames++] = pnstrdup(FND_REG_NS(e), e->nslen);
 	}
 	LWLockRelease(fnd_reg_lock());
 
