@@ -710,14 +710,15 @@ fnd_register(PG_FUNCTION_ARGS)
 	if (leased)
 		lease_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(3), "lease", false);
 
-	dp = fnd_reg_store_metadata(md);
-	if (!DsaPointerIsValid(dp))
-		fnd_reg_value_full(VARSIZE(md));
+	/* before allocating: nothing below may fail while dp could leak */
 	if (!leased)
 	{
 		fnd_session_track();
 		fnd_reg_owns_session_entries = true;
 	}
+	dp = fnd_reg_store_metadata(md);
+	if (!DsaPointerIsValid(dp))
+		fnd_reg_value_full(VARSIZE(md));
 
 	LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
 	now = fnd_now();
