@@ -19,11 +19,13 @@
  *	  shared, so lookups never wait for each other; they copy what they need
  *	  and release it before building result tuples or reading catalogs.
  *	- Writers (register, unregister, update, renew, session exit, the sweep)
- *	  take it exclusive.  A new metadata document is allocated and filled
- *	  before the lock is taken; an old one is freed while it is held, so a
- *	  reader holding the shared lock never sees freed memory.  Hence the
- *	  value area's own locks are taken while ours is held, never the other
- *	  way round.
+ *	  take it exclusive.  fnd_register allocates and fills the new metadata
+ *	  document before taking it (and frees it again if the name is taken);
+ *	  fnd_update_metadata allocates under it, once the entry is known to
+ *	  exist.  An old document is freed while the lock is held exclusively,
+ *	  so a reader holding it shared never sees freed memory.  Hence the
+ *	  value area's own locks may be taken while ours is held, never the
+ *	  other way round.
  *	- No catalog access happens under the lock: the ownership check
  *	  (fnd_role_may_manage) runs after releasing it, and the entry is found
  *	  again and re-checked afterwards (fnd_reg_acquire_managed).
@@ -37,8 +39,6 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <limits.h>
 
 #include "catalog/pg_authid.h"
 #include "common/hashfn.h"
