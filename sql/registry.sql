@@ -24,6 +24,14 @@ SELECT (fnd_lookup('reg_t', 'api')).name, (fnd_lookup('reg_t', 'api')).metadata-
 SELECT count(*) FROM (SELECT fnd_lookup('reg_t', n) FROM unnest(ARRAY['api', 'nope', 'db']) n) s;
 SELECT (l).namespace, (l).name FROM (SELECT fnd_lookup('reg_t', 'db') AS l) s;
 
+-- read functions are parallel safe: run them in a parallel worker
+SET force_parallel_mode = on;
+EXPLAIN (COSTS OFF) SELECT name FROM fnd_lookup('reg_t', 'api');
+SELECT name, metadata->>'zone' AS zone FROM fnd_lookup('reg_t', 'api');
+SELECT count(*) FROM fnd_list_services('reg_t');
+SELECT (fnd_registry_stats()->>'entries')::int > 0 AS has_entries;
+RESET force_parallel_mode;
+
 -- absent names, other namespaces: no row
 SELECT count(*) FROM fnd_lookup('reg_t', 'nope');
 SELECT count(*) FROM fnd_lookup('reg_other', 'api');
