@@ -38,27 +38,38 @@ psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION foundation"
 # bench_sql "SQL" : run SQL once (setup), quietly
 bench_sql() { psql -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
 
-# bench_tps CLIENTS "SQL" : median TPS of RUNS pgbench runs of one statement
-bench_tps() {
-	local clients=$1 sql=$2 f i tps=()
+# bench_script "SQL" : a pgbench script file holding SQL
+bench_script() {
+	local f
 	f=$(mktemp "$W/scripts/XXXXXX.sql")
-	printf '%s\n' "$sql" > "$f"
-	for ((i = 0; i < RUNS; i++)); do
-		tps+=("$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "$SECONDS_EACH" -f "$f" 2>/dev/null |
-			sed -n 's/^tps = \([0-9.]*\).*/\1/p')")
-	done
-	printf '%s\n' "${tps[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+	printf '%s\n' "$1" > "$f"
+	echo "$f"
 }
 
+# bench_once CLIENTS FILE : TPS of one pgbench run
+bench_once() {
+	pgbench -n -M prepared -c "$1" -j "$1" -T "$SECONDS_EACH" -f "$2" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 # bench_compare LABEL CLIENTS "BASELINE SQL" "SCENARIO SQL" [GOAL]
-# Prints both TPS figures and scenario/baseline.
+# Prints both median TPS figures and scenario/baseline.  Baseline and
+# scenario runs alternate, so a change of machine load hits both alike.
 bench_compare() {
-	local label=$1 clients=$2 base_sql=$3 sql=$4 goal=${5:-}
+	local label=$1 clients=$2 goal=${5:-}
 	case "$label" in *"$ONLY"*) ;; *) return 0 ;; esac
-	local base tps
-	base=$(bench_tps "$clients" "$base_sql")
-	tps=$(bench_tps "$clients" "$sql")
-	awk -v l="$label" -v c="$clients" -v b="$base" -v t="$tps" -v g="$goal" 'BEGIN {
+	local bf sf i base=() tps=()
+	bf=$(bench_script "$3")
+	sf=$(bench_script "$4")
+	for ((i = 0; i < RUNS; i++)); do
+		base+=("$(bench_once "$clients" "$bf")")
+		tps+=("$(bench_once "$clients" "$sf")")
+	done
+	awk -v l="$label" -v c="$clients" -v g="$goal" \
+		-v b="$(printf '%s\n' "${base[@]}" | median)" \
+		-v t="$(printf '%s\n' "${tps[@]}" | median)" 'BEGIN {
 		r = (b > 0) ? t / b : 0;
 		printf "%-58s c=%-2d %10.0f tps  baseline %10.0f tps  ratio %5.2fx%s\n",
 			l, c, t, b, r, (g != "" ? "  (goal " g ")" : "") }'
@@ -77,7 +88,7 @@ bench_inbackend() {
 		res+=("$(awk -v t="$t" -v b="$b" -v n="$n" 'BEGIN { printf "%.1f", (t - b) * 1e6 / n }')")
 	done
 	printf '%-58s %10s ns/op (median of %d, N=%d)%s\n' "$label" \
-		"$(printf '%s\n' "${res[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
+		"$(printf '%s\n' "${res[@]}" | median)" \
 		"$RUNS" "$n" "${goal:+  (goal $goal)}"
 }
 

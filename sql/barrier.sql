@@ -1,0 +1,125 @@
+-- barrier: create, arrive counts, trips and generations, waits, timeouts,
+-- withdrawal by fnd_barrier_sync, removal, errors, capacity
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS foundation;
+RESET client_min_messages;
+\set VERBOSITY default
+
+-- run a statement, show its SQLSTATE and message (and detail) instead of failing
+CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' / ' || nullif(d, ''), '');
+END $$;
+
+-- a barrier of three: arrivals count down, the third trips generation 1
+SELECT fnd_barrier_create('reg_b3', 3);
+SELECT fnd_barrier_create('reg_b3', 3);   -- same parties: nothing to do
+SELECT name, parties, arrived, generation, waiting, owner_role = current_user AS mine,
+       last_tripped_at IS NULL AS never_tripped
+FROM fnd_barriers WHERE name = 'reg_b3';
+SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
+SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT arrived, generation, last_tripped_at IS NOT NULL AS tripped FROM fnd_barriers WHERE name = 'reg_b3';
+
+-- wait returns the generation of this session's last arrival, which tripped
+SELECT fnd_barrier_wait('reg_b3') AS generation;
+SELECT fnd_barrier_wait('reg_b3', '0') AS generation;
+
+-- cyclic: the next generation starts empty and trips as generation 2
+SELECT fnd_barrier_arrive('reg_b3'), fnd_barrier_arrive('reg_b3');
+SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
+-- this session's last arrival is in generation 2, which has not tripped
+SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_b3', '20 ms')$$);
+SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT fnd_barrier_wait('reg_b3') AS generation;
+SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
+
+-- without an arrival of its own a session waits for the current generation
+SELECT fnd_barrier_create('reg_watch', 2);
+SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_watch', '10 ms')$$);
+
+-- sync: creates if absent; with one party every sync trips at once
+SELECT fnd_barrier_sync('reg_solo', 1) AS g1, fnd_barrier_sync('reg_solo', 1) AS g2;
+SELECT parties, arrived, generation FROM fnd_barriers WHERE name = 'reg_solo';
+
+-- sync timeout: FN603 with the arrival count, and the arrival is withdrawn
+SELECT pg_temp.try($$SELECT fnd_barrier_sync('reg_pair', 2, '20 ms')$$);
+SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_pair';
+-- an arrival made by fnd_barrier_arrive stays after a failed wait
+SELECT fnd_barrier_arrive('reg_pair') AS missing;
+SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_pair', '10 ms')$$);
+SELECT arrived FROM fnd_barriers WHERE name = 'reg_pair';
+-- and a sync in the same generation completes the pair
+SELECT fnd_barrier_sync('reg_pair', 2) AS generation;
+
+-- errors
+SELECT pg_temp.try($$SELECT fnd_barrier_create(NULL, 2)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_create('', 2)$$);
+SELECT pg_temp.try(format('SELECT fnd_barrier_create(%L, 2)', repeat('x', 201)));
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_bad', 0)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_bad', -1)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_bad', NULL)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_b3', 4)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_sync('reg_b3', 2)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_arrive('reg_nope')$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_arrive(NULL)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_nope')$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_b3', NULL)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_b3', '-1 s')$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_sync('reg_b3', 3, '200 years')$$);
+SELECT count(*) AS bad_created FROM fnd_barriers WHERE name = 'reg_bad';
+
+-- statement_timeout interrupts a wait (and the sync's arrival is withdrawn)
+SET statement_timeout = '30ms';
+DO $$
+BEGIN
+    PERFORM fnd_barrier_sync('reg_pair', 2, '10 s');
+EXCEPTION WHEN query_canceled THEN
+    RAISE NOTICE 'canceled: %', SQLERRM;
+END $$;
+RESET statement_timeout;
+SELECT arrived, waiting FROM fnd_barriers WHERE name = 'reg_pair';
+
+-- only the creating role may remove a barrier
+CREATE ROLE reg_barrier_other;
+SET ROLE reg_barrier_other;
+SELECT pg_temp.try($$SELECT fnd_barrier_remove('reg_b3')$$);
+SELECT fnd_barrier_sync('reg_other', 1);
+RESET ROLE;
+SELECT fnd_barrier_remove('reg_other');   -- a superuser may
+DROP ROLE reg_barrier_other;
+
+-- capacity: barriers and consensus rounds share foundation.max_coordination_objects
+SELECT setting AS max_coordination_objects FROM pg_settings
+WHERE name = 'foundation.max_coordination_objects';
+DO $$
+DECLARE
+    n int := 0;
+BEGIN
+    FOR i IN 1..2000 LOOP
+        PERFORM fnd_barrier_create('reg_fill_' || i, 2);
+        n := n + 1;
+    END LOOP;
+    RAISE NOTICE 'never full';
+EXCEPTION WHEN SQLSTATE 'FN607' THEN
+    RAISE NOTICE 'FN607 after at most 1000 barriers: %', n BETWEEN 1 AND 1000;
+END $$;
+-- barriers are not transactional: those created before FN607 stay
+SELECT count(*) > 0 AS some_filled FROM fnd_barriers WHERE name LIKE 'reg_fill_%';
+SELECT count(*) FILTER (WHERE NOT fnd_barrier_remove(name)) AS not_removed
+FROM fnd_barriers WHERE name LIKE 'reg_fill_%';
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_after_full', 2)$$);
+
+-- remove
+SELECT fnd_barrier_remove('reg_b3'), fnd_barrier_remove('reg_b3');
+SELECT count(*) FILTER (WHERE fnd_barrier_remove(name)) AS removed
+FROM fnd_barriers WHERE name LIKE 'reg_%';
+SELECT count(*) AS left_over FROM fnd_barriers;
