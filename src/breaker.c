@@ -43,6 +43,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "common/hashfn.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -159,6 +160,30 @@ cb_shmem_size(void)
 					hash_estimate_size(cb_max_breakers, sizeof(BreakerEntry)));
 }
 
+/*
+ * Keys are zero-padded names, but hashing and comparing all of their bytes
+ * was the largest cost of a lookup: look at the name's actual bytes only.
+ */
+static uint32
+cb_key_hash(const void *key, Size keysize)
+{
+	const BreakerKey *k = (const BreakerKey *) key;
+
+	return hash_bytes((const unsigned char *) k->name, strlen(k->name)) ^
+		murmurhash32((uint32) k->dbid);
+}
+
+static int
+cb_key_match(const void *a, const void *b, Size keysize)
+{
+	const BreakerKey *x = (const BreakerKey *) a;
+	const BreakerKey *y = (const BreakerKey *) b;
+
+	if (x->dbid != y->dbid)
+		return 1;
+	return strcmp(x->name, y->name);
+}
+
 static void
 cb_shmem_startup(void)
 {
@@ -173,9 +198,11 @@ cb_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(BreakerKey);
 	info.entrysize = sizeof(BreakerEntry);
+	info.hash = cb_key_hash;
+	info.match = cb_key_match;
 	cb_table = ShmemInitHash("foundation breaker table",
 							 cb_max_breakers, cb_max_breakers,
-							 &info, HASH_ELEM | HASH_BLOBS);
+							 &info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
 }
 
 const FndService fnd_breaker_service = {

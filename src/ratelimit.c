@@ -38,6 +38,7 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -115,6 +116,30 @@ rl_shmem_size(void)
 					hash_estimate_size(rl_max_buckets, sizeof(RateEntry)));
 }
 
+/*
+ * Keys are zero-padded names, but hashing and comparing all of their bytes
+ * was the largest cost of a lookup: look at the name's actual bytes only.
+ */
+static uint32
+rl_key_hash(const void *key, Size keysize)
+{
+	const RateKey *k = (const RateKey *) key;
+
+	return hash_bytes((const unsigned char *) k->name, strlen(k->name)) ^
+		murmurhash32((uint32) k->dbid);
+}
+
+static int
+rl_key_match(const void *a, const void *b, Size keysize)
+{
+	const RateKey *x = (const RateKey *) a;
+	const RateKey *y = (const RateKey *) b;
+
+	if (x->dbid != y->dbid)
+		return 1;
+	return strcmp(x->name, y->name);
+}
+
 static void
 rl_shmem_startup(void)
 {
@@ -129,9 +154,11 @@ rl_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(RateKey);
 	info.entrysize = sizeof(RateEntry);
+	info.hash = rl_key_hash;
+	info.match = rl_key_match;
 	rl_table = ShmemInitHash("foundation rate limit table",
 							 rl_max_buckets, rl_max_buckets,
-							 &info, HASH_ELEM | HASH_BLOBS);
+							 &info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
 }
 
 const FndService fnd_ratelimit_service = {
