@@ -70,6 +70,17 @@ RESET statement_timeout;
 SELECT state, failures_in_window FROM fnd_cb_status('regress_exec');
 SELECT fnd_cb_reset('regress_exec');
 
+-- a call that was not a trial does not close a half-open breaker: this one
+-- started while closed, tripped it and outlived reset_after
+SELECT fnd_cb_install('regress_exec_slow', 0, '1 hour', '0.3 s');
+SELECT fnd_cb_execute('regress_exec_slow',
+    $$SELECT fnd_cb_melt('regress_exec_slow') AS tripped, pg_sleep(0.35)::text AS slept$$);
+SELECT state FROM fnd_cb_status('regress_exec_slow');
+-- a real trial through fnd_cb_execute does close it
+SELECT fnd_cb_execute('regress_exec_slow', 'SELECT 1 AS trial');
+SELECT state FROM fnd_cb_status('regress_exec_slow');
+SELECT fnd_cb_remove('regress_exec_slow');
+
 -- the query runs as the caller: a role without rights on the table gets 42501
 CREATE ROLE regress_cb_user;
 SET ROLE regress_cb_user;

@@ -18,7 +18,8 @@
  * report) would keep a half-open breaker shut forever, so permits are a
  * lease: when reset_after has passed since the last permit was granted
  * without a success or a failure, the outstanding permits are forgotten and
- * new trials may start.
+ * new trials may start.  So nothing is owned by a session, and the
+ * breaker needs no session_exit callback.
  *
  * Locking protocol:
  *	- The breaker lock (our one LWLock) guards the hash table's shape:
@@ -39,11 +40,11 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "common/hashfn.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -293,14 +294,18 @@ cb_close(BreakerEntry *e)
 }
 
 /*
- * Ask for a call.  Returns true if allowed (taking a trial permit when
- * half-open).  *retry_at gets the time an open breaker half-opens, or 0
- * when a half-open breaker refuses because its trials are all in flight.
+ * Ask for a call.  Returns true if allowed; *trial says whether that took a
+ * half-open trial permit.  *retry_at gets the time an open breaker
+ * half-opens, or 0 when a half-open breaker refuses because its trials are
+ * all in flight.
  */
 static bool
-cb_ask_entry(BreakerEntry *e, TimestampTz now, TimestampTz *retry_at)
+cb_ask_entry(BreakerEntry *e, TimestampTz now, TimestampTz *retry_at,
+			 bool *trial)
 {
 	bool		ok;
+
+	*trial = false;
 
 	SpinLockAcquire(&e->mutex);
 	cb_advance(e, now);
@@ -315,6 +320,7 @@ cb_ask_entry(BreakerEntry *e, TimestampTz now, TimestampTz *retry_at)
 			{
 				e->permits_out++;
 				e->permits_expire = now + e->reset_us;
+				*trial = true;
 			}
 			break;
 		default:
@@ -372,19 +378,20 @@ cb_melt_entry(BreakerEntry *e, TimestampTz now, bool *tripped)
 	return state;
 }
 
-/* Record a success; returns the new state. */
+/*
+ * Record a success; returns the new state.  Only a half-open breaker
+ * reacts.  may_close is false when the caller knows its call was not a
+ * trial (fnd_cb_execute): a call that started before the breaker opened and
+ * finished after it half-opened proves nothing about now.
+ */
 static int
-cb_success_entry(BreakerEntry *e, TimestampTz now)
+cb_success_entry(BreakerEntry *e, TimestampTz now, bool may_close)
 {
 	int			state;
 
 	SpinLockAcquire(&e->mutex);
 	cb_advance(e, now);
-	/*
-	 * Only a half-open breaker reacts: a call that started before the
-	 * breaker opened and finishes well afterwards proves nothing about now.
-	 */
-	if (e->state == CB_HALF_OPEN)
+	if (e->state == CB_HALF_OPEN && may_close)
 		cb_close(e);
 	state = e->state;
 	SpinLockRelease(&e->mutex);
@@ -409,12 +416,6 @@ cb_snapshot(BreakerEntry *e, TimestampTz now, BreakerSnap *s)
 	s->failures = e->failures;
 	s->rejections = e->rejections;
 	SpinLockRelease(&e->mutex);
-}
-
-static void
-cb_report_rejection(const char *name, TimestampTz retry_at)
-{
-	fnd_telemetry_count("foundation.breaker.rejections", 1);
 }
 
 static text *
@@ -517,6 +518,7 @@ fnd_cb_ask(PG_FUNCTION_ARGS)
 	BreakerEntry *e;
 	TimestampTz retry_at;
 	bool		ok;
+	bool		trial;
 
 	cb_key_from_arg(fcinfo, &key);
 
@@ -527,11 +529,11 @@ fnd_cb_ask(PG_FUNCTION_ARGS)
 		LWLockRelease(cb_lock());
 		cb_not_found(&key);
 	}
-	ok = cb_ask_entry(e, fnd_now(), &retry_at);
+	ok = cb_ask_entry(e, fnd_now(), &retry_at, &trial);
 	LWLockRelease(cb_lock());
 
 	if (!ok)
-		cb_report_rejection(key.name, retry_at);
+		fnd_telemetry_count("foundation.breaker.rejections", 1);
 	PG_RETURN_TEXT_P(cstring_to_text(ok ? "ok" : "blown"));
 }
 
@@ -555,7 +557,7 @@ cb_melt_key(const BreakerKey *key)
 }
 
 static int
-cb_success_key(const BreakerKey *key)
+cb_success_key(const BreakerKey *key, bool may_close)
 {
 	BreakerEntry *e;
 	int			state = -1;
@@ -563,7 +565,7 @@ cb_success_key(const BreakerKey *key)
 	LWLockAcquire(cb_lock(), LW_SHARED);
 	e = hash_search(cb_table, key, HASH_FIND, NULL);
 	if (e != NULL)
-		state = cb_success_entry(e, fnd_now());
+		state = cb_success_entry(e, fnd_now(), may_close);
 	LWLockRelease(cb_lock());
 	return state;
 }
@@ -590,7 +592,7 @@ fnd_cb_success(PG_FUNCTION_ARGS)
 	int			state;
 
 	cb_key_from_arg(fcinfo, &key);
-	state = cb_success_key(&key);
+	state = cb_success_key(&key, true);
 	if (state < 0)
 		cb_not_found(&key);
 	PG_RETURN_TEXT_P(cb_state_text(state));
@@ -703,13 +705,12 @@ fnd_cb_list(PG_FUNCTION_ARGS)
 
 	fnd_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
-
-	/* room for every entry, allocated before taking the lock */
-	cap = cb_max_breakers;
-	rows = palloc(sizeof(Row) * cap);
 	now = fnd_now();
 
+	/* copy under the lock (palloc is fine under an LWLock), build after */
 	LWLockAcquire(cb_lock(), LW_SHARED);
+	cap = Max(cb_shared->count, 1);
+	rows = palloc(sizeof(Row) * cap);
 	hash_seq_init(&seq, cb_table);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
@@ -808,6 +809,7 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 	BreakerEntry *e;
 	TimestampTz retry_at;
 	bool		ok;
+	bool		trial;
 	char	   *query;
 	MemoryContext callcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -824,12 +826,12 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 		LWLockRelease(cb_lock());
 		cb_not_found(&key);
 	}
-	ok = cb_ask_entry(e, fnd_now(), &retry_at);
+	ok = cb_ask_entry(e, fnd_now(), &retry_at, &trial);
 	LWLockRelease(cb_lock());
 
 	if (!ok)
 	{
-		cb_report_rejection(key.name, retry_at);
+		fnd_telemetry_count("foundation.breaker.rejections", 1);
 		if (retry_at != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_CIRCUIT_OPEN),
@@ -892,6 +894,6 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	cb_success_key(&key);
+	cb_success_key(&key, trial);
 	PG_RETURN_JSONB_P(result);
 }

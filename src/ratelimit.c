@@ -36,9 +36,9 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "common/hashfn.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -467,20 +467,23 @@ fnd_rate_list(PG_FUNCTION_ARGS)
 	RateEntry  *e;
 	RateSnap   *rows;
 	int			n = 0;
+	int			cap;
 	int			i;
 	TimestampTz now;
 
 	fnd_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 
-	rows = palloc(sizeof(RateSnap) * rl_max_buckets);
 	now = fnd_now();
 
+	/* copy under the lock (palloc is fine under an LWLock), build after */
 	LWLockAcquire(rl_lock(), LW_SHARED);
+	cap = Max(rl_shared->count, 1);
+	rows = palloc(sizeof(RateSnap) * cap);
 	hash_seq_init(&seq, rl_table);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId || n >= rl_max_buckets)
+		if (e->key.dbid != MyDatabaseId || n >= cap)
 			continue;
 		memcpy(rows[n].name, e->key.name, FND_NAME_BUFSZ);
 		rl_snapshot(e, now, &rows[n]);
