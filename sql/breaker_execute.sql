@@ -95,6 +95,37 @@ SELECT fnd_cb_ask('regress_exec'), fnd_cb_success('regress_exec');
 RESET ROLE;
 SELECT state, failures_in_window FROM fnd_cb_status('regress_exec');
 
+-- plans are cached per backend, but a cached plan behaves like a fresh one:
+-- it follows DDL, search_path and the current role's privileges
+SELECT fnd_cb_reset('regress_exec');
+SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
+ALTER TABLE regress_cb_t RENAME TO regress_cb_t_old;
+SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
+SELECT fnd_cb_reset('regress_exec');
+CREATE TABLE regress_cb_t (i int);
+SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
+CREATE SCHEMA regress_cb_s;
+CREATE TABLE regress_cb_s.regress_cb_t (i int);
+INSERT INTO regress_cb_s.regress_cb_t VALUES (1), (2), (3), (4), (5);
+SET search_path = regress_cb_s, public;
+SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
+RESET search_path;
+SET ROLE regress_cb_user;
+SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
+RESET ROLE;
+SET client_min_messages = warning;
+DROP SCHEMA regress_cb_s CASCADE;
+RESET client_min_messages;
+DROP TABLE regress_cb_t_old;
+SELECT fnd_cb_reset('regress_exec');
+-- several statements in one string run one after the other
+SELECT fnd_cb_execute('regress_exec',
+    'CREATE TEMP TABLE regress_cb_tmp (i int); INSERT INTO regress_cb_tmp VALUES (5); SELECT * FROM regress_cb_tmp');
+-- nested breakers
+SELECT fnd_cb_execute('regress_exec',
+    $$SELECT fnd_cb_execute('regress_exec', 'SELECT 2 AS two') AS inner$$);
+SELECT state, failures_in_window FROM fnd_cb_status('regress_exec');
+
 DROP ROLE regress_cb_user;
 DROP TABLE regress_cb_t;
 SELECT fnd_cb_remove('regress_exec');

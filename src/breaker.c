@@ -740,6 +740,77 @@ fnd_cb_list(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * fnd_cb_execute keeps the plans of the last few queries it ran in this
+ * backend: parsing and planning were most of the cost of protecting a short
+ * query.  Saved plans are revalidated by the plan cache after DDL and
+ * search_path changes, and privileges are checked at each execution, so a
+ * cached plan behaves like a fresh one.
+ *
+ * Only single statements are cached (a string without ';'): SPI_prepare
+ * analyses every statement of a string before running any, whereas
+ * SPI_execute analyses each just before running it, so a string like
+ * "CREATE TABLE t ...; INSERT INTO t ..." only works unprepared.  Only the
+ * outermost fnd_cb_execute uses the cache, so a nested call can never evict
+ * a plan that is running.
+ */
+#define CB_PLAN_SLOTS	16
+
+typedef struct CbPlanSlot
+{
+	char	   *query;			/* in TopMemoryContext; NULL if free */
+	SPIPlanPtr	plan;			/* kept with SPI_keepplan */
+	uint64		last_used;
+} CbPlanSlot;
+
+static CbPlanSlot cb_plans[CB_PLAN_SLOTS];
+static uint64 cb_plan_clock = 0;
+static int	cb_execute_depth = 0;
+
+/* Run query through SPI (connected), from a cached plan when possible. */
+static int
+cb_run_query(const char *query, bool use_cache)
+{
+	SPIPlanPtr	plan;
+	int			victim = 0;
+	int			i;
+
+	if (!use_cache || strchr(query, ';') != NULL)
+		return SPI_execute(query, false, 0);
+
+	for (i = 0; i < CB_PLAN_SLOTS; i++)
+	{
+		if (cb_plans[i].query != NULL && strcmp(cb_plans[i].query, query) == 0)
+		{
+			cb_plans[i].last_used = ++cb_plan_clock;
+			return SPI_execute_plan(cb_plans[i].plan, NULL, NULL, false, 0);
+		}
+		if (cb_plans[i].query == NULL)
+			victim = i;
+		else if (cb_plans[victim].query != NULL &&
+				 cb_plans[i].last_used < cb_plans[victim].last_used)
+			victim = i;
+	}
+
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) == 0)
+	{
+		char	   *copy = MemoryContextStrdup(TopMemoryContext, query);
+
+		if (cb_plans[victim].query != NULL)
+		{
+			SPI_freeplan(cb_plans[victim].plan);
+			pfree(cb_plans[victim].query);
+		}
+		cb_plans[victim].query = copy;
+		cb_plans[victim].plan = plan;
+		cb_plans[victim].last_used = ++cb_plan_clock;
+	}
+	return SPI_execute_plan(plan, NULL, NULL, false, 0);
+}
+
 /* Error context line added to any error raised by a protected query. */
 static void
 cb_execute_context(void *arg)
@@ -814,6 +885,7 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	ErrorContextCallback errcb;
+	int			depth;
 	Jsonb	   *volatile result = NULL;
 
 	cb_key_from_arg(fcinfo, &key);
@@ -849,6 +921,7 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(callcxt);
 
+	depth = cb_execute_depth;
 	errcb.callback = cb_execute_context;
 	errcb.arg = key.name;
 	errcb.previous = error_context_stack;
@@ -862,7 +935,8 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute(query, false, 0);
+		rc = cb_run_query(query, cb_execute_depth++ == 0);
+		cb_execute_depth--;
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
@@ -884,6 +958,7 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(callcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
+		cb_execute_depth = depth;
 
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(callcxt);
