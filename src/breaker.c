@@ -614,20 +614,19 @@ cb_snap_values(const BreakerSnap *s, Datum *values, bool *nulls)
 	values[6] = Int64GetDatum(s->rejections);
 }
 
-/* fnd_cb_status(name) -> one row */
+/* fnd_cb_status(name) -> one row (a set, as SPEC's RETURNS TABLE says) */
 Datum
 fnd_cb_status(PG_FUNCTION_ARGS)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	BreakerKey	key;
 	BreakerEntry *e;
 	BreakerSnap snap;
-	TupleDesc	tupdesc;
 	Datum		values[7];
 	bool		nulls[7] = {0};
 
 	cb_key_from_arg(fcinfo, &key);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	InitMaterializedSRF(fcinfo, 0);
 
 	LWLockAcquire(cb_lock(), LW_SHARED);
 	e = hash_search(cb_table, &key, HASH_FIND, NULL);
@@ -640,8 +639,8 @@ fnd_cb_status(PG_FUNCTION_ARGS)
 	LWLockRelease(cb_lock());
 
 	cb_snap_values(&snap, values, nulls);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
-													  values, nulls)));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
 }
 
 /* fnd_cb_reset(name): closed, failures forgotten; counters kept */

@@ -39,13 +39,12 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION fnd_cb_execute(text, text) IS
 'Run query through a circuit breaker, as the calling role, in a subtransaction; returns its rows as a jsonb array and records a success. FN201 (with the retry time) when open. A failing query is rolled back, melts the breaker and its error is re-raised with its own SQLSTATE and a context line naming the breaker.';
 
-CREATE FUNCTION fnd_cb_status(name text,
-    OUT state text, OUT failures_in_window int, OUT opened_at timestamptz,
-    OUT retry_at timestamptz, OUT calls bigint, OUT failures bigint,
-    OUT rejections bigint)
-RETURNS record
+CREATE FUNCTION fnd_cb_status(name text)
+RETURNS TABLE(state text, failures_in_window int, opened_at timestamptz,
+              retry_at timestamptz, calls bigint, failures bigint,
+              rejections bigint)
 AS 'MODULE_PATHNAME', 'fnd_cb_status'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 1;
 COMMENT ON FUNCTION fnd_cb_status(text) IS
 'State of a circuit breaker (closed, open or half_open), failures in its window, when it last opened and when it retries, and its call, failure and rejection counters. FN202 if unknown.';
 
