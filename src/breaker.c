@@ -236,6 +236,8 @@ cb_key_from_arg(FunctionCallInfo fcinfo, BreakerKey *key)
 				   "breaker name", key->name);
 }
 
+static void cb_not_found(const BreakerKey *key) pg_attribute_noreturn();
+
 static void
 cb_not_found(const BreakerKey *key)
 {

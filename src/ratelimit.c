@@ -319,9 +319,10 @@ rl_hit(FunctionCallInfo fcinfo, RateKey *key, int64 *retry_us)
 	e = rl_find_or_create(key, now);
 
 	SpinLockAcquire(&e->mutex);
+	/* drain at the rate in force until now, then take the caller's */
+	level = rl_level_at(e, now);
 	e->limit = limit;
 	e->per_us = per_us;
-	level = rl_level_at(e, now);
 	ok = (level + 1.0 <= limit + RL_EPSILON);
 	if (ok)
 	{

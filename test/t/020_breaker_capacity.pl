@@ -88,6 +88,21 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres', "SELECT calls || ' ' || rejections FROM fnd_cb_status('h')"),
 	'3 157', 'counters agree');
 
+# --- a bucket shared by 8 concurrent sessions lets exactly `limit` through
+$node->safe_psql('postgres', 'CREATE TABLE hits (ok boolean)');
+open $fh, '>', "$dir/hit.sql" or die;
+print $fh "INSERT INTO hits SELECT fnd_rate_check('shared', 50, '1 hour');\n";
+close $fh;
+$node->command_ok([ 'pgbench', '-n', '-c', '8', '-j', '4', '-t', '25', '-f', "$dir/hit.sql", 'postgres' ],
+	'pgbench: 200 hits on one bucket from 8 sessions');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FILTER (WHERE ok) || '/' || count(*) FROM hits"),
+	'50/200', 'exactly limit = 50 of 200 concurrent hits were allowed');
+is($node->safe_psql('postgres',
+		"SELECT allowed || ' ' || rejected FROM fnd_rate_limits WHERE bucket = 'shared'"),
+	'50 150', 'the bucket counted them all');
+$node->safe_psql('postgres', "SELECT fnd_rate_reset('shared')");
+
 # --- rate buckets: a full table recycles a drained bucket, else 53400
 $node->safe_psql('postgres', "SELECT fnd_rate_check('r1', 1, '1 hour')");
 # 1000 per millisecond: drained a microsecond after its hit
