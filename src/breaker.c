@@ -52,6 +52,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "foundation.h"
@@ -206,6 +207,8 @@ cb_shmem_startup(void)
 							 &info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
 }
 
+static bool cb_periodic(void);
+
 const FndService fnd_breaker_service = {
 	.name = "breaker",
 	.phase = 1,
@@ -214,6 +217,7 @@ const FndService fnd_breaker_service = {
 	.shmem_size = cb_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = cb_shmem_startup,
+	.periodic = cb_periodic,
 };
 
 static inline LWLock *
@@ -224,6 +228,66 @@ cb_lock(void)
 	if (lock == NULL)
 		lock = &fnd_lwlocks(&fnd_breaker_service)[0].lock;
 	return lock;
+}
+
+/*
+ * Supervisor: remove the breakers of databases that no longer exist, which
+ * nobody could reach to remove them, so they don't hold capacity until the
+ * next restart.
+ */
+static int	cb_swept = 0;
+
+static bool
+cb_periodic(void)
+{
+	HASH_SEQ_STATUS seq;
+	BreakerEntry *e;
+	Oid		   *dbids;
+	int			ndb = 0;
+	int			nentries;
+	int			removed = 0;
+	int			i;
+	char		detail[64];
+
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	nentries = cb_shared->count;
+	dbids = palloc(sizeof(Oid) * Max(nentries, 1));
+	hash_seq_init(&seq, cb_table);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		for (i = 0; i < ndb; i++)
+			if (dbids[i] == e->key.dbid)
+				break;
+		if (i == ndb && ndb < nentries)
+			dbids[ndb++] = e->key.dbid;
+	}
+	LWLockRelease(cb_lock());
+
+	for (i = 0; i < ndb; i++)
+	{
+		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
+			continue;
+		LWLockAcquire(cb_lock(), LW_EXCLUSIVE);
+		hash_seq_init(&seq, cb_table);
+		while ((e = hash_seq_search(&seq)) != NULL)
+		{
+			if (e->key.dbid != dbids[i])
+				continue;
+			/* removing the element just returned is allowed */
+			hash_search(cb_table, &e->key, HASH_REMOVE, NULL);
+			cb_shared->count--;
+			removed++;
+		}
+		nentries = cb_shared->count;
+		LWLockRelease(cb_lock());
+	}
+
+	/* the supervisor's total since it started */
+	cb_swept += removed;
+	snprintf(detail, sizeof(detail), "%d breakers; %d removed with dropped databases",
+			 nentries, cb_swept);
+	fnd_service_set_detail(detail);
+	return false;
 }
 
 /* Argument 0 of every breaker function: the name, as a hash key. */

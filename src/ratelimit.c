@@ -42,6 +42,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "foundation.h"
@@ -161,6 +162,8 @@ rl_shmem_startup(void)
 							 &info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
 }
 
+static bool rl_periodic(void);
+
 const FndService fnd_ratelimit_service = {
 	.name = "ratelimit",
 	.phase = 1,
@@ -169,6 +172,7 @@ const FndService fnd_ratelimit_service = {
 	.shmem_size = rl_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = rl_shmem_startup,
+	.periodic = rl_periodic,
 };
 
 static inline LWLock *
@@ -179,6 +183,66 @@ rl_lock(void)
 	if (lock == NULL)
 		lock = &fnd_lwlocks(&fnd_ratelimit_service)[0].lock;
 	return lock;
+}
+
+/*
+ * Supervisor: remove the buckets of databases that no longer exist (they
+ * would be recycled once drained anyway, but then they'd still show up in
+ * counts and cost a scan).
+ */
+static int	rl_swept = 0;
+
+static bool
+rl_periodic(void)
+{
+	HASH_SEQ_STATUS seq;
+	RateEntry  *e;
+	Oid		   *dbids;
+	int			ndb = 0;
+	int			nentries;
+	int			removed = 0;
+	int			i;
+	char		detail[64];
+
+	LWLockAcquire(rl_lock(), LW_SHARED);
+	nentries = rl_shared->count;
+	dbids = palloc(sizeof(Oid) * Max(nentries, 1));
+	hash_seq_init(&seq, rl_table);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		for (i = 0; i < ndb; i++)
+			if (dbids[i] == e->key.dbid)
+				break;
+		if (i == ndb && ndb < nentries)
+			dbids[ndb++] = e->key.dbid;
+	}
+	LWLockRelease(rl_lock());
+
+	for (i = 0; i < ndb; i++)
+	{
+		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
+			continue;
+		LWLockAcquire(rl_lock(), LW_EXCLUSIVE);
+		hash_seq_init(&seq, rl_table);
+		while ((e = hash_seq_search(&seq)) != NULL)
+		{
+			if (e->key.dbid != dbids[i])
+				continue;
+			/* removing the element just returned is allowed */
+			hash_search(rl_table, &e->key, HASH_REMOVE, NULL);
+			rl_shared->count--;
+			removed++;
+		}
+		nentries = rl_shared->count;
+		LWLockRelease(rl_lock());
+	}
+
+	/* the supervisor's total since it started */
+	rl_swept += removed;
+	snprintf(detail, sizeof(detail), "%d buckets; %d removed with dropped databases",
+			 nentries, rl_swept);
+	fnd_service_set_detail(detail);
+	return false;
 }
 
 static void

@@ -15,6 +15,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'foundation'
 foundation.max_circuit_breakers = 3
 foundation.max_rate_buckets = 2
+foundation.supervisor_naptime = 100
 max_connections = 40
 });
 $node->start;
@@ -50,7 +51,25 @@ is($node->safe_psql('postgres', "SELECT state || ' ' || failures FROM fnd_cb_sta
 is($node->safe_psql('postgres', "SELECT string_agg(name, ',' ORDER BY name) FROM fnd_circuit_breakers"),
 	'b1,b2', 'the view shows only this database');
 $node->safe_psql('other', "SELECT fnd_cb_remove('b1')");
-$node->safe_psql('postgres', "SELECT fnd_cb_remove('b2')");
+$node->safe_psql('postgres', "SELECT fnd_cb_remove('b1'), fnd_cb_remove('b2')");
+
+# --- a dropped database's breakers and buckets are swept by the supervisor
+$node->safe_psql('postgres', 'CREATE DATABASE gone');
+$node->safe_psql('gone', 'CREATE EXTENSION foundation');
+$node->safe_psql('gone', "SELECT fnd_cb_install('g' || i) FROM generate_series(1, 3) i");
+$node->safe_psql('gone', "SELECT fnd_rate_check('g', 1, '1 hour')");
+is(sqlstate_of('postgres', "SELECT fnd_cb_install('after_drop')"), 'FN203',
+	'database gone holds all breakers');
+$node->safe_psql('postgres', 'DROP DATABASE gone');
+ok($node->poll_query_until('postgres',
+		"SELECT detail = '0 breakers; 3 removed with dropped databases' FROM fnd_services() WHERE name = 'breaker'"),
+	'the supervisor removed the dropped database\'s breakers');
+ok($node->poll_query_until('postgres',
+		"SELECT detail = '0 buckets; 1 removed with dropped databases' FROM fnd_services() WHERE name = 'ratelimit'"),
+	'and its rate buckets');
+is(sqlstate_of('postgres', "SELECT fnd_cb_install('after_drop')"), 'none',
+	'their capacity is free again');
+$node->safe_psql('postgres', "SELECT fnd_cb_remove('after_drop')");
 
 # --- concurrent melts and asks: no lost updates under the entry spinlock
 $node->safe_psql('postgres', "SELECT fnd_cb_install('m', 100, '1 hour', '1 hour')");
