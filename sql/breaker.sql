@@ -53,6 +53,17 @@ SELECT fnd_cb_ask('regress_cb2') AS p1, fnd_cb_ask('regress_cb2') AS p2,
 SELECT fnd_cb_success('regress_cb2') AS closed;
 SELECT fnd_cb_ask('regress_cb2') AS p4, fnd_cb_ask('regress_cb2') AS p5;
 
+-- a trial permit nobody answers lapses reset_after after it was granted,
+-- so a lost caller cannot keep the breaker half-open and shut forever
+SELECT fnd_cb_install('regress_cb_lease', 0, '1 hour', '0.3 s', 1);
+SELECT fnd_cb_melt('regress_cb_lease') AS tripped;
+SELECT pg_sleep(0.35);
+SELECT fnd_cb_ask('regress_cb_lease') AS trial, fnd_cb_ask('regress_cb_lease') AS second;
+SELECT pg_sleep(0.35);
+SELECT fnd_cb_ask('regress_cb_lease') AS after_lapse, fnd_cb_ask('regress_cb_lease') AS again;
+SELECT state FROM fnd_cb_status('regress_cb_lease');
+SELECT fnd_cb_remove('regress_cb_lease');
+
 -- melts older than the window are forgotten
 SELECT fnd_cb_install('regress_cb_window', 2, '0.3 s', '1 hour');
 SELECT fnd_cb_melt('regress_cb_window') AS m1, fnd_cb_melt('regress_cb_window') AS m2;

@@ -1,5 +1,6 @@
 -- Circuit breakers and rate limits: shared by every session of a database.
 \echo '== circuit breakers: tolerate 2 failures a minute, retry after 0.3 s'
+SELECT fnd_cb_remove('walk-payments') AS left_over;  -- start clean when re-run
 SELECT fnd_cb_install('walk-payments', tolerance => 2, "window" => '1 min',
                       reset_after => '0.3 s');
 
