@@ -12,7 +12,8 @@
  * and every application instance talking to the database sees one breaker.
  *
  * The open -> half-open transition is lazy: whoever touches the entry after
- * retry_at performs it.  Nothing periodic is needed.
+ * retry_at performs it.  The only periodic work is the supervisor removing
+ * the breakers of dropped databases.
  *
  * A trial permit that is never answered (the caller crashed or forgot to
  * report) would keep a half-open breaker shut forever, so permits are a
@@ -23,8 +24,8 @@
  *
  * Locking protocol:
  *	- The breaker lock (our one LWLock) guards the hash table's shape:
- *	  shared to look an entry up, exclusive to insert or remove one, and to
- *	  read or change BreakerShared.count.
+ *	  shared to look an entry up or to read BreakerShared.count,
+ *	  exclusive to insert or remove an entry and change the count.
  *	- Each entry's spinlock (mutex) guards every field of the entry except
  *	  its key.  It is taken only while the breaker lock is held (in any
  *	  mode), so an entry cannot be removed under a spinlock holder.  Nothing

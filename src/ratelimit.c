@@ -21,8 +21,9 @@
  *
  * Locking protocol (as in breaker.c):
  *	- The rate-limit lock (our one LWLock) guards the hash table's shape:
- *	  shared for a lookup, exclusive to insert, recycle or remove an entry
- *	  and for RateShared.count.
+ *	  shared for a lookup or to read RateShared.count, exclusive to
+ *	  insert, recycle or remove an entry and change the count.  The
+ *	  supervisor removes the buckets of dropped databases.
  *	- Each entry's spinlock guards its fields except the key; it is taken
  *	  only while the LWLock is held in some mode.  Nothing that can raise
  *	  an error runs under a spinlock.
