@@ -1,19 +1,543 @@
 /*-------------------------------------------------------------------------
  *
  * events.c
- *	  Event store retention: prunes old events in small batches.
+ *	  The event store's write path (fnd_store_event, fnd_store_events, the C
+ *	  interface of events.h) and its retention service.
  *
- * Not yet built: this file holds the service descriptor so the core can
- * list it.  See its issue.
+ * Writes.  PUBLIC may append events but has no INSERT privilege on
+ * fnd_events: the table is written only through these functions.  They run
+ * as the caller; only their single INSERT statement runs as the table's
+ * owner, switched in and out around SPI_execute_plan the way REFRESH
+ * MATERIALIZED VIEW switches to the view's owner (with
+ * SECURITY_RESTRICTED_OPERATION).  That is narrower than declaring the whole
+ * function SECURITY DEFINER, and cheaper: no search_path GUC to save and
+ * restore on every call.  The statements are fixed text with every name
+ * schema-qualified, so the caller's search_path cannot redirect them.
+ *
+ * The INSERT plans are prepared once per session and kept (SPI_keepplan).
+ * They are tied to the OID of the fnd_events table they were made for; a
+ * different OID (the extension was dropped and created again) rebuilds them.
+ *
+ * Retention.  When foundation.event_retention is set, the supervisor's
+ * "events" service deletes events older than that, at most
+ * FND_EVENTS_PRUNE_BATCH rows per pass, each pass in its own transaction, so
+ * no lock or snapshot is held for long.  It never queues behind a lock on
+ * the table (which would stall every writer queued behind it): if the table
+ * is locked against it, the pass is skipped.
+ *
+ * No shared memory: everything here lives in the table.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <limits.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
 #include "foundation.h"
+#include "events.h"
+
+/* Rows the retention service deletes per pass (per transaction). */
+#define FND_EVENTS_PRUNE_BATCH	1000
+
+/* foundation.event_retention, in seconds; 0 means keep events forever. */
+static int	fnd_event_retention = 0;
+
+/* Cached per session: the table the plans were made for, and the plans. */
+static Oid	fnd_events_relid = InvalidOid;
+static Oid	fnd_events_owner = InvalidOid;
+static SPIPlanPtr fnd_events_one_plan = NULL;
+static SPIPlanPtr fnd_events_many_plan = NULL;
+
+/* Events the retention service removed since the supervisor started. */
+static int64 fnd_events_pruned_total = 0;
+
+/* The schema the extension lives in, or InvalidOid if it is not created. */
+static Oid
+fnd_events_extension_namespace(void)
+{
+	Oid			extoid = get_extension_oid("foundation", true);
+	Oid			nsp = InvalidOid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (!OidIsValid(extoid))
+		return InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/*
+ * Make the cached plans refer to fnd_events in schema nsp: if that table is
+ * not the one they were made for, drop them (they are prepared again on
+ * first use) and remember the table's owner.
+ */
+static void
+fnd_events_target(Oid nsp)
+{
+	Oid			relid = get_relname_relid("fnd_events", nsp);
+	HeapTuple	tup;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table fnd_events of extension foundation does not exist")));
+	if (relid == fnd_events_relid)
+		return;
+
+	if (fnd_events_one_plan)
+		SPI_freeplan(fnd_events_one_plan);
+	if (fnd_events_many_plan)
+		SPI_freeplan(fnd_events_many_plan);
+	fnd_events_one_plan = NULL;
+	fnd_events_many_plan = NULL;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	fnd_events_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	fnd_events_relid = relid;
+}
+
+/* Prepare and keep a plan for an INSERT into nsp.fnd_events.  In SPI. */
+static SPIPlanPtr
+fnd_events_prepare(Oid nsp, const char *fmt, Oid argtype1, Oid argtype2)
+{
+	Oid			argtypes[2] = {argtype1, argtype2};
+	const char *schema = quote_identifier(get_namespace_name(nsp));
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare(psprintf(fmt, schema), 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * Run an INSERT plan as the table's owner, restricted (no temp objects, no
+ * SET ROLE from anything it might call).  An error restores the user at
+ * (sub)transaction abort.  In SPI.
+ */
+static void
+fnd_events_execute(SPIPlanPtr plan, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(fnd_events_owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute_plan(plan, values, NULL, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "inserting into fnd_events failed: %s",
+			 SPI_result_code_string(ret));
+}
+
+/* The type of an event: 1 to FND_NAME_MAX bytes, else FN401. */
+static void
+fnd_events_check_type(const char *type, int len, int index)
+{
+	if (len == 0 || len > FND_NAME_MAX)
+	{
+		if (index < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_INVALID_EVENT),
+					 errmsg(len == 0 ? "event type must not be empty" :
+							"event type is too long"),
+					 errdetail("It is %d bytes; a type has 1 to %d bytes.",
+							   len, FND_NAME_MAX)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_INVALID_EVENT),
+					 errmsg("invalid event at index %d", index),
+					 errdetail("Its type is %d bytes; a type has 1 to %d bytes.",
+							   len, FND_NAME_MAX)));
+	}
+}
+
+static bool
+fnd_jsonb_is_object(Jsonb *jb)
+{
+	return JB_ROOT_IS_OBJECT(jb) && !JB_ROOT_IS_SCALAR(jb);
+}
+
+static Jsonb *
+fnd_empty_object(void)
+{
+	JsonbValue	v;
+
+	v.type = jbvObject;
+	v.val.object.nPairs = 0;
+	v.val.object.pairs = NULL;
+	return JsonbValueToJsonb(&v);
+}
+
+/* Insert one checked event into nsp.fnd_events; return its id. */
+static int64
+fnd_events_insert_one(Oid nsp, text *type, Jsonb *data)
+{
+	Datum		values[2];
+	int64		id;
+	bool		isnull;
+
+	fnd_events_target(nsp);
+	values[0] = PointerGetDatum(type);
+	values[1] = JsonbPGetDatum(data);
+
+	SPI_connect();
+	if (fnd_events_one_plan == NULL)
+		fnd_events_one_plan = fnd_events_prepare(nsp,
+												 "INSERT INTO %s.fnd_events (type, data) VALUES ($1, $2) RETURNING id",
+												 TEXTOID, JSONBOID);
+	fnd_events_execute(fnd_events_one_plan, values);
+	if (SPI_processed != 1)
+		elog(ERROR, "inserting into fnd_events stored " UINT64_FORMAT " rows",
+			 SPI_processed);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	fnd_telemetry_count("foundation.events.stored", 1);
+	return id;
+}
+
+/*
+ * fnd_store_event(type text, data jsonb DEFAULT '{}') RETURNS bigint
+ */
+PG_FUNCTION_INFO_V1(fnd_store_event);
+
+Datum
+fnd_store_event(PG_FUNCTION_ARGS)
+{
+	text	   *type;
+	Jsonb	   *data;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_EVENT),
+				 errmsg("event type must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_EVENT),
+				 errmsg("event data must not be null"),
+				 errhint("Pass '{}' for an event without data.")));
+	type = PG_GETARG_TEXT_PP(0);
+	data = PG_GETARG_JSONB_P(1);
+	fnd_events_check_type(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type), -1);
+	if (!fnd_jsonb_is_object(data))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_EVENT),
+				 errmsg("event data must be a JSON object")));
+
+	PG_RETURN_INT64(fnd_events_insert_one(get_func_namespace(fcinfo->flinfo->fn_oid),
+										  type, data));
+}
+
+/*
+ * fnd_store_events(events jsonb) RETURNS SETOF bigint
+ *
+ * Checks every element first, then stores them all with one INSERT ...
+ * SELECT FROM unnest(types, datas): all or nothing.  Identity values are
+ * handed out in insertion order, which is the array order, so the ids come
+ * back in array order.
+ */
+PG_FUNCTION_INFO_V1(fnd_store_events);
+
+typedef struct FndStoredIds
+{
+	int64	   *ids;
+	uint64		n;
+} FndStoredIds;
+
+static FndStoredIds *
+fnd_events_store_array(Oid nsp, Jsonb *jb, MemoryContext resultcxt)
+{
+	int			n;
+	int			i;
+	Datum	   *types;
+	Datum	   *datas;
+	Datum		values[2];
+	FndStoredIds *out;
+	Jsonb	   *empty = NULL;
+
+	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_EVENT),
+				 errmsg("events must be a JSON array"),
+				 errdetail("Pass an array of {\"type\": ..., \"data\": {...}} objects.")));
+	n = JB_ROOT_COUNT(jb);
+
+	out = MemoryContextAllocZero(resultcxt, sizeof(FndStoredIds));
+	if (n == 0)
+		return out;
+
+	types = palloc(n * sizeof(Datum));
+	datas = palloc(n * sizeof(Datum));
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(&jb->root, i);
+		JsonbContainer *obj;
+		JsonbValue	tbuf;
+		JsonbValue	dbuf;
+		JsonbValue *tv;
+		JsonbValue *dv;
+		int			known = 1;
+
+		if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_INVALID_EVENT),
+					 errmsg("invalid event at index %d", i),
+					 errdetail("An event is a JSON object with a \"type\" and an optional \"data\"; nothing was stored.")));
+		obj = elem->val.binary.data;
+
+		tv = getKeyJsonValueFromContainer(obj, "type", 4, &tbuf);
+		if (tv == NULL || tv->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_INVALID_EVENT),
+					 errmsg("invalid event at index %d", i),
+					 errdetail("Its \"type\" is missing or not a string; nothing was stored.")));
+		fnd_events_check_type(tv->val.string.val, tv->val.string.len, i);
+		types[i] = PointerGetDatum(cstring_to_text_with_len(tv->val.string.val,
+															tv->val.string.len));
+
+		dv = getKeyJsonValueFromContainer(obj, "data", 4, &dbuf);
+		if (dv == NULL)
+		{
+			if (empty == NULL)
+				empty = fnd_empty_object();
+			datas[i] = JsonbPGetDatum(empty);
+		}
+		else
+		{
+			known++;
+			if (dv->type != jbvBinary || !JsonContainerIsObject(dv->val.binary.data))
+				ereport(ERROR,
+						(errcode(ERRCODE_FND_INVALID_EVENT),
+						 errmsg("invalid event at index %d", i),
+						 errdetail("Its \"data\" is not a JSON object; nothing was stored.")));
+			datas[i] = JsonbPGetDatum(JsonbValueToJsonb(dv));
+		}
+
+		/* a misspelt key ("typ", "payload") is a mistake, not extra data */
+		if (JsonContainerSize(obj) != known)
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_INVALID_EVENT),
+					 errmsg("invalid event at index %d", i),
+					 errdetail("An event has only the keys \"type\" and \"data\"; nothing was stored.")));
+	}
+
+	values[0] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(datas, n, JSONBOID, -1, false,
+												TYPALIGN_INT));
+
+	fnd_events_target(nsp);
+	SPI_connect();
+	if (fnd_events_many_plan == NULL)
+		fnd_events_many_plan = fnd_events_prepare(nsp,
+												  "INSERT INTO %s.fnd_events (type, data) "
+												  "SELECT u.t, u.d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(t, d) "
+												  "RETURNING id",
+												  TEXTARRAYOID, JSONBARRAYOID);
+	fnd_events_execute(fnd_events_many_plan, values);
+	if (SPI_processed != (uint64) n)
+		elog(ERROR, "inserting into fnd_events stored " UINT64_FORMAT " of %d rows",
+			 SPI_processed, n);
+	out->n = SPI_processed;
+	out->ids = MemoryContextAlloc(resultcxt, sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		out->ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1,
+												  &isnull));
+	}
+	SPI_finish();
+
+	fnd_telemetry_count("foundation.events.stored", n);
+	return out;
+}
+
+Datum
+fnd_store_events(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	FndStoredIds *stored;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext oldcxt;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		if (PG_ARGISNULL(0))
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_INVALID_EVENT),
+					 errmsg("events must not be null")));
+		oldcxt = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		stored = fnd_events_store_array(get_func_namespace(fcinfo->flinfo->fn_oid),
+										PG_GETARG_JSONB_P(0),
+										funcctx->multi_call_memory_ctx);
+		MemoryContextSwitchTo(oldcxt);
+		funcctx->user_fctx = stored;
+	}
+
+	funcctx = SRF_PERCALL_SETUP();
+	stored = (FndStoredIds *) funcctx->user_fctx;
+	if (funcctx->call_cntr < stored->n)
+		SRF_RETURN_NEXT(funcctx, Int64GetDatum(stored->ids[funcctx->call_cntr]));
+	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * C interface (events.h): append one event from another subsystem.
+ */
+int64
+fnd_events_append(const char *type, Jsonb *data)
+{
+	Oid			nsp = fnd_events_extension_namespace();
+	int			len = strlen(type);
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension foundation is not created in this database")));
+	fnd_events_check_type(type, len, -1);
+	if (data == NULL)
+		data = fnd_empty_object();
+	else if (!fnd_jsonb_is_object(data))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_EVENT),
+				 errmsg("event data must be a JSON object")));
+	return fnd_events_insert_one(nsp, cstring_to_text_with_len(type, len), data);
+}
+
+/*
+ * Retention: one pass deletes at most FND_EVENTS_PRUNE_BATCH events older
+ * than foundation.event_retention, oldest first.  Runs in the supervisor's
+ * transaction; returns true when a full batch went, so more may remain.
+ */
+static bool
+fnd_events_periodic(void)
+{
+	TimestampTz cutoff;
+	Oid			nsp;
+	Oid			relid;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	const char *schema;
+	char		detail[FND_STATUS_TEXT];
+	int			ret;
+	uint64		n;
+
+	if (fnd_event_retention <= 0)
+		return false;
+	cutoff = GetCurrentTimestamp() - (TimestampTz) fnd_event_retention * USECS_PER_SEC;
+
+	nsp = fnd_events_extension_namespace();
+	relid = OidIsValid(nsp) ? get_relname_relid("fnd_events", nsp) : InvalidOid;
+	if (!OidIsValid(relid))
+		return false;
+
+	/*
+	 * Never wait in the lock queue: a pass stuck behind an ALTER TABLE would
+	 * hold up every writer that queues behind it.  Skip and try next time.
+	 */
+	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
+	{
+		fnd_service_set_detail("skipped a pass: fnd_events is locked by another session");
+		return false;
+	}
+
+	schema = quote_identifier(get_namespace_name(nsp));
+	values[0] = TimestampTzGetDatum(cutoff);
+	SPI_connect();
+	ret = SPI_execute_with_args(psprintf("DELETE FROM %s.fnd_events WHERE id IN "
+										 "(SELECT id FROM %s.fnd_events "
+										 "WHERE \"timestamp\" < $1 "
+										 "ORDER BY \"timestamp\" LIMIT %d)",
+										 schema, schema, FND_EVENTS_PRUNE_BATCH),
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "pruning fnd_events failed: %s", SPI_result_code_string(ret));
+	n = SPI_processed;
+	SPI_finish();
+
+	fnd_events_pruned_total += n;
+	snprintf(detail, sizeof(detail),
+			 "last pass removed " UINT64_FORMAT " events older than %s; " INT64_FORMAT " since start",
+			 n, timestamptz_to_str(cutoff), fnd_events_pruned_total);
+	fnd_service_set_detail(detail);
+	if (n > 0)
+		fnd_telemetry_count("foundation.events.pruned", n);
+
+	return n == FND_EVENTS_PRUNE_BATCH;
+}
+
+static bool
+fnd_events_enabled(void)
+{
+	return fnd_event_retention > 0;
+}
+
+static void
+fnd_events_define_settings(bool preloading)
+{
+	DefineCustomIntVariable("foundation.event_retention",
+							"Age past which the supervisor deletes events; 0 keeps them forever.",
+							"Deleted in batches of 1000 rows, oldest first, in foundation.database.",
+							&fnd_event_retention,
+							0,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
 
 const FndService fnd_events_service = {
 	.name = "events",
 	.phase = 2,
 	.depends_on = "",
+	.uses_tables = true,
+	.define_settings = fnd_events_define_settings,
+	.periodic = fnd_events_periodic,
+	.enabled = fnd_events_enabled,
 };

@@ -1,0 +1,161 @@
+-- events: store, batch, get, query, prune, errors, privileges
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS foundation;
+RESET client_min_messages;
+\set VERBOSITY default
+SELECT fnd_prune_events('infinity') >= 0 AS emptied;
+
+-- the table keeps exactly the SPEC shape
+SELECT attname, format_type(atttypid, atttypmod), attnotnull, attidentity,
+       pg_get_expr(adbin, adrelid) AS default
+FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+WHERE attrelid = 'fnd_events'::regclass AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum;
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index
+WHERE indrelid = 'fnd_events'::regclass ORDER BY indexrelid::regclass::text;
+
+-- store one: ids increase; default data is {}
+CREATE TEMP TABLE ids AS
+SELECT fnd_store_event('user.created', '{"user": 1}') AS a,
+       fnd_store_event('user.created') AS b;
+SELECT b > a AS increasing FROM ids;
+SELECT e.type, e.data, e."timestamp" <= clock_timestamp() AS ts_ok
+FROM ids, fnd_get_event(ids.a) e;
+SELECT (fnd_get_event(b)).data FROM ids;
+SELECT (fnd_get_event(-1)).id IS NULL AS absent;
+
+-- bad events: FN401, nothing stored
+SELECT count(*) AS before FROM fnd_events \gset
+\set VERBOSITY sqlstate
+SELECT fnd_store_event('', '{}');
+SELECT fnd_store_event(repeat('x', 201), '{}');
+SELECT fnd_store_event(NULL, '{}');
+SELECT fnd_store_event('t', NULL);
+SELECT fnd_store_event('t', '[1]');
+SELECT fnd_store_event('t', '1');
+SELECT fnd_store_event('t', 'null');
+SELECT fnd_store_event('t', '"s"');
+\set VERBOSITY default
+SELECT fnd_store_event('', '{}');
+SELECT fnd_store_event(repeat('x', 201), '{}');
+SELECT fnd_store_event('t', '[1]');
+SELECT fnd_store_event(repeat('é', 100), '{}') > 0 AS multibyte_200_bytes_ok;
+SELECT fnd_store_event(repeat('é', 101), '{}');
+SELECT count(*) - :before AS stored FROM fnd_events;
+
+-- a batch: ids in array order, data optional
+SELECT count(*) AS before FROM fnd_events \gset
+SELECT array_agg(id ORDER BY id) = array_agg(id) AS array_order, count(*) AS n
+FROM fnd_store_events('[{"type": "b1", "data": {"i": 1}}, {"type": "b2"}, {"type": "b3", "data": {"i": 3}}]') AS id;
+SELECT type, data FROM fnd_events WHERE type IN ('b1', 'b2', 'b3') ORDER BY id;
+SELECT count(*) AS empty_batch FROM fnd_store_events('[]');
+SELECT count(*) - :before AS stored FROM fnd_events;
+
+-- a bad element anywhere: FN401 naming its index, nothing stored
+SELECT count(*) AS before FROM fnd_events \gset
+SELECT fnd_store_events('[{"type": "ok"}, {"type": ""}]');
+SELECT fnd_store_events('[{"type": "ok"}, {"type": "ok"}, {"data": {}}]');
+SELECT fnd_store_events('[{"type": "ok"}, {"type": 7}]');
+SELECT fnd_store_events('[{"type": "ok", "data": [1]}]');
+SELECT fnd_store_events('[{"type": "ok"}, "ok"]');
+SELECT fnd_store_events('[{"type": "ok"}, {"type": "ok", "payload": {}}]');
+SELECT fnd_store_events(jsonb_build_array(jsonb_build_object('type', 'ok'), jsonb_build_object('type', repeat('x', 201))));
+SELECT fnd_store_events('{"type": "ok"}');
+SELECT fnd_store_events('3');
+SELECT fnd_store_events(NULL);
+\set VERBOSITY sqlstate
+SELECT fnd_store_events('[{"type": "ok"}, {"type": ""}]');
+\set VERBOSITY default
+SELECT count(*) - :before AS stored FROM fnd_events;
+-- a big batch
+SELECT count(*) FROM fnd_store_events(
+    (SELECT jsonb_agg(jsonb_build_object('type', 'bulk', 'data', jsonb_build_object('i', i))) FROM generate_series(1, 1000) i));
+SELECT count(*), min((data->>'i')::int), max((data->>'i')::int),
+       bool_and((data->>'i')::int = rn) AS in_order
+FROM (SELECT data, row_number() OVER (ORDER BY id) AS rn FROM fnd_events WHERE type = 'bulk') s;
+
+-- transactional: rolled back events are gone
+SELECT count(*) AS before FROM fnd_events \gset
+BEGIN;
+SELECT fnd_store_event('rolled.back') > 0 AS stored;
+SELECT count(*) FROM fnd_store_events('[{"type": "rolled.back"}]');
+ROLLBACK;
+SELECT count(*) - :before AS stored FROM fnd_events;
+
+-- query: filters combine, id order, max_rows bounded
+SELECT fnd_prune_events('infinity') > 0 AS pruned_all;
+SELECT count(*) FROM fnd_events;
+CREATE TEMP TABLE q AS
+SELECT fnd_store_event(CASE WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END, jsonb_build_object('i', i)) AS id, i
+FROM generate_series(1, 20) i;
+-- give them known timestamps (as the owner; PUBLIC cannot UPDATE)
+UPDATE fnd_events SET "timestamp" = '2026-01-01 00:00:00+00'::timestamptz + (data->>'i')::int * interval '1 hour';
+SELECT array_agg((data->>'i')::int) FROM fnd_query_events();
+SELECT array_agg((data->>'i')::int) FROM fnd_query_events('even');
+SELECT array_agg((data->>'i')::int) FROM fnd_query_events(type => 'odd', max_rows => 3);
+SELECT array_agg((data->>'i')::int) FROM fnd_query_events(since => '2026-01-01 05:00+00', "until" => '2026-01-01 09:00+00');
+SELECT array_agg((data->>'i')::int) FROM fnd_query_events('odd', since => '2026-01-01 05:00+00', "until" => '2026-01-01 09:00+00');
+SELECT array_agg((data->>'i')::int) FROM q, fnd_query_events(after_id => q.id) WHERE q.i = 15;
+SELECT array_agg((data->>'i')::int) FROM q, fnd_query_events('even', after_id => q.id, max_rows => 2) WHERE q.i = 10;
+SELECT count(*) FROM fnd_query_events('none');
+SELECT count(*) FROM fnd_query_events(max_rows => 10000);
+SELECT count(*) FROM fnd_query_events(max_rows => 1);
+-- in id order even when timestamps disagree with ids
+UPDATE fnd_events SET "timestamp" = '2026-01-02 00:00:00+00'::timestamptz - (data->>'i')::int * interval '1 hour';
+SELECT array_agg((data->>'i')::int) FROM fnd_query_events(since => '2026-01-01 00:00+00', max_rows => 5);
+SELECT fnd_query_events(max_rows => 0);
+SELECT fnd_query_events(max_rows => 10001);
+SELECT fnd_query_events(max_rows => NULL);
+\set VERBOSITY sqlstate
+SELECT fnd_query_events(max_rows => -1);
+\set VERBOSITY default
+
+-- prune: counts what it removed
+SELECT fnd_prune_events('2026-01-01 12:00+00') AS before_noon;
+SELECT fnd_prune_events('2026-01-01 12:00+00') AS again;
+SELECT count(*) AS left FROM fnd_events;
+SELECT fnd_prune_events('-infinity') AS none;
+SELECT fnd_prune_events(NULL);
+SELECT fnd_prune_events('infinity') AS rest;
+
+-- privileges: PUBLIC appends and reads through the functions, never writes the table
+CREATE ROLE fnd_events_app;
+SET ROLE fnd_events_app;
+SELECT fnd_store_event('app.event', '{"by": "app"}') > 0 AS app_stored;
+SELECT count(*) FROM fnd_store_events('[{"type": "app.event"}, {"type": "app.event"}]');
+SELECT count(*) FROM fnd_query_events('app.event');
+SELECT count(*) FROM fnd_events WHERE type = 'app.event';
+SELECT (fnd_get_event(max(id))).type FROM fnd_events;
+INSERT INTO fnd_events (type) VALUES ('direct');
+UPDATE fnd_events SET data = '{}';
+DELETE FROM fnd_events;
+SELECT fnd_prune_events('infinity');
+-- the search_path cannot redirect the insert
+CREATE TEMP TABLE fnd_events (id bigint, type text, data jsonb, "timestamp" timestamptz);
+SET search_path = pg_temp, public;
+SELECT fnd_store_event('app.event') > 0 AS stored_in_the_real_table;
+SELECT count(*) AS temp_rows FROM pg_temp.fnd_events;
+RESET search_path;
+DROP TABLE pg_temp.fnd_events;
+RESET ROLE;
+SELECT count(*) AS real_rows FROM fnd_events WHERE type = 'app.event';
+SELECT current_user = session_user AS role_restored;
+DROP ROLE fnd_events_app;
+SELECT fnd_prune_events('infinity') AS cleaned;
+
+-- dropping and re-creating the extension in this session: cached plans follow
+SELECT fnd_store_event('before.recreate') > 0;
+SET client_min_messages = warning;
+DROP EXTENSION foundation;
+CREATE EXTENSION foundation;
+RESET client_min_messages;
+SELECT fnd_store_event('after.recreate') = 1 AS fresh_table;
+SELECT type FROM fnd_events;
+SELECT fnd_prune_events('infinity');
+
+-- functions: who may call them
+SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may
+FROM pg_proc p WHERE p.proname ~ '^fnd_(store|get|query|prune)_event' ORDER BY p.oid::regprocedure::text;
+SELECT name, setting, unit, context FROM pg_settings WHERE name = 'foundation.event_retention';
+SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
+WHERE e.extname = 'foundation' AND c.relname ~ '^fnd_events' ORDER BY 1;
