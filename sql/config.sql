@@ -97,6 +97,18 @@ SELECT fnd_config_update('a.b0', '4');
 SELECT fnd_config_update('ab', '5');
 SELECT fnd_config_get('a') AS a, fnd_config_get('a.b.c') AS abc;
 SELECT fnd_config_get() AS whole;
+-- the longest path: 100 one-letter words
+SELECT fnd_config_update(rtrim(repeat('w.', 99), '.') || '.z', '"deep"');
+SELECT fnd_config_get('w') #> array_fill('w'::text, ARRAY[98]) AS deepest,
+       fnd_config_get(rtrim(repeat('w.', 99), '.')) AS parent;
+-- inside an ancestor leaf's object: only through objects
+SELECT fnd_config_update('obj', '{"n": 1, "arr": [1], "o": {"s": "x"}}');
+SELECT fnd_config_get('obj.o.s') AS s, fnd_config_get('obj.n.x') IS NULL AS through_number,
+       fnd_config_get('obj.arr.x') IS NULL AS through_array;
+-- with a search_path that does not hold the extension
+SET search_path = pg_catalog;
+SELECT public.fnd_config_get('obj.n') AS n, public.fnd_config_get('a.b.c.d') AS d;
+RESET search_path;
 SELECT fnd_config_reset();
 
 -- transactional: a rolled-back update leaves nothing

@@ -7,8 +7,8 @@
 -- never blocks readers.  Every committed change sends NOTIFY fnd_config;
 -- pg_notify is transactional, so a rolled-back change sends nothing.
 --
--- Reads run as the caller (SELECT on fnd_config is granted to PUBLIC; revoke
--- it to keep config private).  Writes are SECURITY DEFINER admin functions,
+-- Reads (C, src/config.c) run as the caller (SELECT on fnd_config is granted
+-- to PUBLIC; revoke it to keep config private).  Writes are SECURITY DEFINER admin functions,
 -- revoked from PUBLIC, with a fixed search_path and qualified names.
 
 CREATE TABLE fnd_config (
@@ -27,135 +27,38 @@ SELECT pg_catalog.pg_extension_config_dump('fnd_config', '');
 REVOKE ALL ON fnd_config FROM PUBLIC;
 GRANT SELECT ON fnd_config TO PUBLIC;
 
--- Checks a path argument: FN003 when NULL, FN301 when not dotted words.
 CREATE FUNCTION fnd_config_check_path(path text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF path IS NULL THEN
-        RAISE EXCEPTION 'config path must not be null'
-            USING ERRCODE = 'FN003';
-    END IF;
-    IF octet_length(path) > 200 THEN
-        RAISE EXCEPTION 'config path is too long'
-            USING ERRCODE = 'FN301',
-                  DETAIL = format('It is %s bytes; the limit is 200 bytes.', octet_length(path));
-    END IF;
-    IF path !~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$' THEN
-        RAISE EXCEPTION 'invalid config path "%"', path
-            USING ERRCODE = 'FN301',
-                  DETAIL = 'A path is dotted words (db.pool.size); each word starts with a lower-case letter, then lower-case letters, digits or underscores.';
-    END IF;
-    RETURN path;
-END
-$$;
+LANGUAGE C IMMUTABLE PARALLEL SAFE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'fnd_config_check_path';
 COMMENT ON FUNCTION fnd_config_check_path(text) IS
 'Returns path if it is a valid config path (dotted words [a-z][a-z0-9_]*, at most 200 bytes); FN301 otherwise, FN003 if NULL';
 
--- The subtree under prefix ('' for the whole tree) as one object, or NULL
--- when there is none.  Rows come in C-collation path order; '.' sorts before
--- every other character a path may hold, so a prefix's rows are contiguous
--- and intermediate objects are created before their members.
-CREATE FUNCTION fnd_config_subtree(prefix text)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-DECLARE
-    cur refcursor;
-    r record;
-    tree jsonb := NULL;
-    keys text[];
-    skip int := CASE WHEN prefix = '' THEN 0 ELSE octet_length(prefix) + 1 END;
-    i int;
-BEGIN
-    -- two static queries, so each keeps its own (index range) plan
-    IF prefix = '' THEN
-        OPEN cur FOR SELECT c.path, c.value FROM @extschema@.fnd_config c
-                     ORDER BY c.path;
-    ELSE
-        OPEN cur FOR SELECT c.path, c.value FROM @extschema@.fnd_config c
-                     WHERE c.path >= prefix || '.' AND c.path < prefix || '/'
-                     ORDER BY c.path;
-    END IF;
-    LOOP
-        FETCH cur INTO r;
-        EXIT WHEN NOT FOUND;
-        IF tree IS NULL THEN
-            tree := '{}';
-        END IF;
-        keys := string_to_array(substr(r.path, skip + 1), '.');
-        FOR i IN 1 .. cardinality(keys) - 1 LOOP
-            IF tree #> keys[1:i] IS NULL THEN
-                tree := jsonb_set(tree, keys[1:i], '{}');
-            END IF;
-        END LOOP;
-        tree := jsonb_set(tree, keys, r.value);
-    END LOOP;
-    CLOSE cur;
-    RETURN tree;
-END
-$$;
-COMMENT ON FUNCTION fnd_config_subtree(text) IS
-'The config subtree under a prefix ('''' for all) assembled as a nested object, NULL if empty; used by fnd_config_get';
-
 CREATE FUNCTION fnd_config_get(path text)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE CALLED ON NULL INPUT
-AS $$
-DECLARE
-    v jsonb;
-    keys text[];
-    i int;
-BEGIN
-    PERFORM @extschema@.fnd_config_check_path(path);
-
-    -- a leaf: one index probe
-    SELECT c.value INTO v FROM @extschema@.fnd_config c WHERE c.path = fnd_config_get.path;
-    IF FOUND THEN
-        RETURN v;
-    END IF;
-
-    -- a prefix: its subtree as an object
-    v := @extschema@.fnd_config_subtree(path);
-    IF v IS NOT NULL THEN
-        RETURN v;
-    END IF;
-
-    -- inside the object value of an ancestor leaf (db holds {"pool": ...})
-    keys := string_to_array(path, '.');
-    FOR i IN REVERSE cardinality(keys) - 1 .. 1 LOOP
-        SELECT c.value INTO v FROM @extschema@.fnd_config c
-        WHERE c.path = array_to_string(keys[1:i], '.');
-        IF FOUND THEN
-            RETURN v #> keys[i + 1:];
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END
-$$;
+LANGUAGE C STABLE PARALLEL SAFE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'fnd_config_get';
 COMMENT ON FUNCTION fnd_config_get(text) IS
-'The value at a config path: a leaf''s value, a prefix''s subtree as an object, or NULL if absent; FN301 for a malformed path';
+'The value at a config path: a leaf''s value, a prefix''s subtree assembled as an object, a key inside an ancestor leaf''s object, or NULL if absent; FN301 for a malformed path';
 
 CREATE FUNCTION fnd_config_get(path text, fallback jsonb)
 RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE CALLED ON NULL INPUT
-AS $$ SELECT coalesce(@extschema@.fnd_config_get(path), fallback) $$;
+LANGUAGE C STABLE PARALLEL SAFE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'fnd_config_get';
 COMMENT ON FUNCTION fnd_config_get(text, jsonb) IS
 'The value at a config path, or fallback when nothing is stored there (a stored JSON null is a value, not absence)';
 
 CREATE FUNCTION fnd_config_get()
 RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT coalesce(@extschema@.fnd_config_subtree(''), '{}') $$;
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'fnd_config_get_all';
 COMMENT ON FUNCTION fnd_config_get() IS
 'The whole config tree as one object ({} when empty)';
 
 CREATE FUNCTION fnd_config_get_all()
 RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT coalesce(@extschema@.fnd_config_subtree(''), '{}') $$;
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'fnd_config_get_all';
 COMMENT ON FUNCTION fnd_config_get_all() IS
 'The whole config tree as one object ({} when empty); same as fnd_config_get()';
 

@@ -50,6 +50,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -65,8 +66,11 @@
 static int	fnd_event_retention = 0;
 
 /* Cached per session: the table the plans were made for, and the plans. */
+static Oid	fnd_events_fn_oid = InvalidOid;	/* function whose schema we use */
 static Oid	fnd_events_relid = InvalidOid;
 static Oid	fnd_events_owner = InvalidOid;
+static Oid	fnd_events_nsp = InvalidOid;
+static bool fnd_events_callback_registered = false;
 static SPIPlanPtr fnd_events_one_plan = NULL;
 static SPIPlanPtr fnd_events_many_plan = NULL;
 
@@ -101,7 +105,7 @@ fnd_events_extension_namespace(void)
 /*
  * Make the cached plans refer to fnd_events in schema nsp: if that table is
  * not the one they were made for, drop them (they are prepared again on
- * first use) and remember the table's owner.
+ * first use).  Remember the table's owner.
  */
 static void
 fnd_events_target(Oid nsp)
@@ -113,22 +117,54 @@ fnd_events_target(Oid nsp)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table fnd_events of extension foundation does not exist")));
-	if (relid == fnd_events_relid)
-		return;
+	if (relid != fnd_events_relid)
+	{
+		if (fnd_events_one_plan)
+			SPI_freeplan(fnd_events_one_plan);
+		if (fnd_events_many_plan)
+			SPI_freeplan(fnd_events_many_plan);
+		fnd_events_one_plan = NULL;
+		fnd_events_many_plan = NULL;
+	}
 
-	if (fnd_events_one_plan)
-		SPI_freeplan(fnd_events_one_plan);
-	if (fnd_events_many_plan)
-		SPI_freeplan(fnd_events_many_plan);
-	fnd_events_one_plan = NULL;
-	fnd_events_many_plan = NULL;
-
+	/* the owner may have changed (ALTER TABLE OWNER): read it each time */
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	fnd_events_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	fnd_events_relid = relid;
+	fnd_events_nsp = nsp;
+}
+
+static void
+fnd_events_relcache_callback(Datum arg, Oid relid)
+{
+	/* look the table up again on next use; plans survive if it is the same */
+	if (relid == InvalidOid || relid == fnd_events_relid)
+		fnd_events_fn_oid = InvalidOid;
+}
+
+/*
+ * fnd_events_target for the schema of the calling SQL function.  Cheap when
+ * nothing changed since the last call: one comparison.
+ */
+static Oid
+fnd_events_target_fn(FunctionCallInfo fcinfo)
+{
+	Oid			fn_oid = fcinfo->flinfo->fn_oid;
+
+	if (fn_oid != fnd_events_fn_oid)
+	{
+		if (!fnd_events_callback_registered)
+		{
+			CacheRegisterRelcacheCallback(fnd_events_relcache_callback, (Datum) 0);
+			fnd_events_callback_registered = true;
+		}
+		fnd_events_target(get_func_namespace(fn_oid));
+		fnd_events_fn_oid = fn_oid;
+	}
+	return fnd_events_nsp;
 }
 
 /* Prepare and keep a plan for an INSERT into nsp.fnd_events.  In SPI. */
@@ -209,15 +245,29 @@ fnd_empty_object(void)
 	return JsonbValueToJsonb(&v);
 }
 
-/* Insert one checked event into nsp.fnd_events; return its id. */
+/*
+ * Insert one checked event; return its id.  The table is the one in the
+ * schema of the calling SQL function, or with fcinfo NULL, the extension's.
+ */
 static int64
-fnd_events_insert_one(Oid nsp, text *type, Jsonb *data)
+fnd_events_insert_one(FunctionCallInfo fcinfo, text *type, Jsonb *data)
 {
 	Datum		values[2];
 	int64		id;
 	bool		isnull;
+	Oid			nsp;
 
-	fnd_events_target(nsp);
+	if (fcinfo != NULL)
+		nsp = fnd_events_target_fn(fcinfo);
+	else
+	{
+		nsp = fnd_events_extension_namespace();
+		if (!OidIsValid(nsp))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension foundation is not created in this database")));
+		fnd_events_target(nsp);
+	}
 	values[0] = PointerGetDatum(type);
 	values[1] = JsonbPGetDatum(data);
 
@@ -266,8 +316,7 @@ fnd_store_event(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FND_INVALID_EVENT),
 				 errmsg("event data must be a JSON object")));
 
-	PG_RETURN_INT64(fnd_events_insert_one(get_func_namespace(fcinfo->flinfo->fn_oid),
-										  type, data));
+	PG_RETURN_INT64(fnd_events_insert_one(fcinfo, type, data));
 }
 
 /*
@@ -287,8 +336,9 @@ typedef struct FndStoredIds
 } FndStoredIds;
 
 static FndStoredIds *
-fnd_events_store_array(Oid nsp, Jsonb *jb, MemoryContext resultcxt)
+fnd_events_store_array(FunctionCallInfo fcinfo, Jsonb *jb, MemoryContext resultcxt)
 {
+	Oid			nsp;
 	int			n;
 	int			i;
 	Datum	   *types;
@@ -368,7 +418,7 @@ fnd_events_store_array(Oid nsp, Jsonb *jb, MemoryContext resultcxt)
 	values[1] = PointerGetDatum(construct_array(datas, n, JSONBOID, -1, false,
 												TYPALIGN_INT));
 
-	fnd_events_target(nsp);
+	nsp = fnd_events_target_fn(fcinfo);
 	SPI_connect();
 	if (fnd_events_many_plan == NULL)
 		fnd_events_many_plan = fnd_events_prepare(nsp,
@@ -412,8 +462,7 @@ fnd_store_events(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FND_INVALID_EVENT),
 					 errmsg("events must not be null")));
 		oldcxt = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		stored = fnd_events_store_array(get_func_namespace(fcinfo->flinfo->fn_oid),
-										PG_GETARG_JSONB_P(0),
+		stored = fnd_events_store_array(fcinfo, PG_GETARG_JSONB_P(0),
 										funcctx->multi_call_memory_ctx);
 		MemoryContextSwitchTo(oldcxt);
 		funcctx->user_fctx = stored;
@@ -432,13 +481,8 @@ fnd_store_events(PG_FUNCTION_ARGS)
 int64
 fnd_events_append(const char *type, Jsonb *data)
 {
-	Oid			nsp = fnd_events_extension_namespace();
 	int			len = strlen(type);
 
-	if (!OidIsValid(nsp))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension foundation is not created in this database")));
 	fnd_events_check_type(type, len, -1);
 	if (data == NULL)
 		data = fnd_empty_object();
@@ -446,7 +490,7 @@ fnd_events_append(const char *type, Jsonb *data)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_EVENT),
 				 errmsg("event data must be a JSON object")));
-	return fnd_events_insert_one(nsp, cstring_to_text_with_len(type, len), data);
+	return fnd_events_insert_one(NULL, cstring_to_text_with_len(type, len), data);
 }
 
 /*
