@@ -22,6 +22,7 @@ SELECT b > a AS increasing FROM ids;
 SELECT e.type, e.data, e."timestamp" <= clock_timestamp() AS ts_ok
 FROM ids, fnd_get_event(ids.a) e;
 SELECT (fnd_get_event(b)).data FROM ids;
+SELECT b = (SELECT max(id) FROM fnd_events) AS returned_id_is_the_row FROM ids;
 SELECT (fnd_get_event(-1)).id IS NULL AS absent;
 
 -- bad events: FN401, nothing stored
@@ -45,8 +46,13 @@ SELECT count(*) - :before AS stored FROM fnd_events;
 
 -- a batch: ids in array order, data optional
 SELECT count(*) AS before FROM fnd_events \gset
-SELECT array_agg(id ORDER BY id) = array_agg(id) AS array_order, count(*) AS n
-FROM fnd_store_events('[{"type": "b1", "data": {"i": 1}}, {"type": "b2"}, {"type": "b3", "data": {"i": 3}}]') AS id;
+CREATE TEMP TABLE batch_ids AS
+SELECT * FROM fnd_store_events('[{"type": "b1", "data": {"i": 1}}, {"type": "b2"}, {"type": "b3", "data": {"i": 3}}]')
+    WITH ORDINALITY AS s(id, ord);
+-- each returned id is the row of the element at that position
+SELECT s.ord, e.type, e.data FROM batch_ids s JOIN fnd_events e USING (id) ORDER BY s.ord;
+SELECT array_agg(id ORDER BY ord) = array_agg(id ORDER BY id) AS ascending,
+       max(id) = (SELECT max(id) FROM fnd_events) AS newest FROM batch_ids;
 SELECT type, data FROM fnd_events WHERE type IN ('b1', 'b2', 'b3') ORDER BY id;
 SELECT count(*) AS empty_batch FROM fnd_store_events('[]');
 SELECT count(*) - :before AS stored FROM fnd_events;
@@ -68,8 +74,12 @@ SELECT fnd_store_events('[{"type": "ok"}, {"type": ""}]');
 \set VERBOSITY default
 SELECT count(*) - :before AS stored FROM fnd_events;
 -- a big batch
-SELECT count(*) FROM fnd_store_events(
-    (SELECT jsonb_agg(jsonb_build_object('type', 'bulk', 'data', jsonb_build_object('i', i))) FROM generate_series(1, 1000) i));
+CREATE TEMP TABLE bulk_ids AS
+SELECT * FROM fnd_store_events(
+    (SELECT jsonb_agg(jsonb_build_object('type', 'bulk', 'data', jsonb_build_object('i', i))) FROM generate_series(1, 1000) i))
+    WITH ORDINALITY AS s(id, ord);
+SELECT count(*), bool_and((e.data->>'i')::int = s.ord) AS ids_match_elements
+FROM bulk_ids s JOIN fnd_events e USING (id);
 SELECT count(*), min((data->>'i')::int), max((data->>'i')::int),
        bool_and((data->>'i')::int = rn) AS in_order
 FROM (SELECT data, row_number() OVER (ORDER BY id) AS rn FROM fnd_events WHERE type = 'bulk') s;

@@ -36,11 +36,13 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -70,6 +72,7 @@ static Oid	fnd_events_fn_oid = InvalidOid;	/* function whose schema we use */
 static Oid	fnd_events_relid = InvalidOid;
 static Oid	fnd_events_owner = InvalidOid;
 static Oid	fnd_events_nsp = InvalidOid;
+static Oid	fnd_events_seq = InvalidOid;	/* the id column's identity sequence */
 static bool fnd_events_callback_registered = false;
 static SPIPlanPtr fnd_events_one_plan = NULL;
 static SPIPlanPtr fnd_events_many_plan = NULL;
@@ -133,6 +136,7 @@ fnd_events_target(Oid nsp)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	fnd_events_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	fnd_events_seq = getIdentitySequence(relid, get_attnum(relid, "id"), false);
 	fnd_events_relid = relid;
 	fnd_events_nsp = nsp;
 }
@@ -169,13 +173,12 @@ fnd_events_target_fn(FunctionCallInfo fcinfo)
 
 /* Prepare and keep a plan for an INSERT into nsp.fnd_events.  In SPI. */
 static SPIPlanPtr
-fnd_events_prepare(Oid nsp, const char *fmt, Oid argtype1, Oid argtype2)
+fnd_events_prepare(Oid nsp, const char *fmt, int nargs, Oid *argtypes)
 {
-	Oid			argtypes[2] = {argtype1, argtype2};
 	const char *schema = quote_identifier(get_namespace_name(nsp));
 	SPIPlanPtr	plan;
 
-	plan = SPI_prepare(psprintf(fmt, schema), 2, argtypes);
+	plan = SPI_prepare(psprintf(fmt, schema), nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
@@ -189,7 +192,7 @@ fnd_events_prepare(Oid nsp, const char *fmt, Oid argtype1, Oid argtype2)
  * (sub)transaction abort.  In SPI.
  */
 static void
-fnd_events_execute(SPIPlanPtr plan, Datum *values)
+fnd_events_execute(SPIPlanPtr plan, Datum *values, int expected)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -201,7 +204,7 @@ fnd_events_execute(SPIPlanPtr plan, Datum *values)
 						   SECURITY_RESTRICTED_OPERATION);
 	ret = SPI_execute_plan(plan, values, NULL, false, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
-	if (ret != SPI_OK_INSERT_RETURNING)
+	if (ret != expected)
 		elog(ERROR, "inserting into fnd_events failed: %s",
 			 SPI_result_code_string(ret));
 }
@@ -252,9 +255,8 @@ fnd_empty_object(void)
 static int64
 fnd_events_insert_one(FunctionCallInfo fcinfo, text *type, Jsonb *data)
 {
-	Datum		values[2];
+	Datum		values[3];
 	int64		id;
-	bool		isnull;
 	Oid			nsp;
 
 	if (fcinfo != NULL)
@@ -268,20 +270,30 @@ fnd_events_insert_one(FunctionCallInfo fcinfo, text *type, Jsonb *data)
 					 errmsg("extension foundation is not created in this database")));
 		fnd_events_target(nsp);
 	}
-	values[0] = PointerGetDatum(type);
-	values[1] = JsonbPGetDatum(data);
+	/*
+	 * The id comes from the identity sequence here rather than through
+	 * RETURNING, which costs a projection per call; OVERRIDING SYSTEM VALUE
+	 * stores it.  Same values, same order as the column default would give.
+	 */
+	id = nextval_internal(fnd_events_seq, false);
+	values[0] = Int64GetDatum(id);
+	values[1] = PointerGetDatum(type);
+	values[2] = JsonbPGetDatum(data);
 
 	SPI_connect();
 	if (fnd_events_one_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8OID, TEXTOID, JSONBOID};
+
 		fnd_events_one_plan = fnd_events_prepare(nsp,
-												 "INSERT INTO %s.fnd_events (type, data) VALUES ($1, $2) RETURNING id",
-												 TEXTOID, JSONBOID);
-	fnd_events_execute(fnd_events_one_plan, values);
+												 "INSERT INTO %s.fnd_events (id, type, data) "
+												 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3)",
+												 3, argtypes);
+	}
+	fnd_events_execute(fnd_events_one_plan, values, SPI_OK_INSERT);
 	if (SPI_processed != 1)
 		elog(ERROR, "inserting into fnd_events stored " UINT64_FORMAT " rows",
 			 SPI_processed);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 
 	fnd_telemetry_count("foundation.events.stored", 1);
@@ -421,12 +433,16 @@ fnd_events_store_array(FunctionCallInfo fcinfo, Jsonb *jb, MemoryContext resultc
 	nsp = fnd_events_target_fn(fcinfo);
 	SPI_connect();
 	if (fnd_events_many_plan == NULL)
+	{
+		Oid			argtypes[2] = {TEXTARRAYOID, JSONBARRAYOID};
+
 		fnd_events_many_plan = fnd_events_prepare(nsp,
 												  "INSERT INTO %s.fnd_events (type, data) "
 												  "SELECT u.t, u.d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(t, d) "
 												  "RETURNING id",
-												  TEXTARRAYOID, JSONBARRAYOID);
-	fnd_events_execute(fnd_events_many_plan, values);
+												  2, argtypes);
+	}
+	fnd_events_execute(fnd_events_many_plan, values, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR, "inserting into fnd_events stored " UINT64_FORMAT " of %d rows",
 			 SPI_processed, n);
@@ -471,7 +487,12 @@ fnd_store_events(PG_FUNCTION_ARGS)
 	funcctx = SRF_PERCALL_SETUP();
 	stored = (FndStoredIds *) funcctx->user_fctx;
 	if (funcctx->call_cntr < stored->n)
-		SRF_RETURN_NEXT(funcctx, Int64GetDatum(stored->ids[funcctx->call_cntr]));
+	{
+		/* fetch first: SRF_RETURN_NEXT advances call_cntr before its value */
+		Datum		id = Int64GetDatum(stored->ids[funcctx->call_cntr]);
+
+		SRF_RETURN_NEXT(funcctx, id);
+	}
 	SRF_RETURN_DONE(funcctx);
 }
 
