@@ -153,6 +153,40 @@ SELECT current_user = session_user AS role_restored;
 DROP ROLE fnd_events_app;
 SELECT fnd_prune_events('infinity') AS cleaned;
 
+-- a table changed after 1.0 (a trigger, a new column with a default, a CHECK)
+-- still gets exactly what an INSERT would store: the fast path steps aside
+CREATE FUNCTION events_test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'trigger saw % %', NEW.type, NEW.data;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER events_test BEFORE INSERT ON fnd_events FOR EACH ROW EXECUTE FUNCTION events_test_trigger();
+SELECT fnd_store_event('with.trigger', '{"t": 1}') > 0 AS stored;
+DROP TRIGGER events_test ON fnd_events;
+DROP FUNCTION events_test_trigger();
+SELECT fnd_store_event('no.trigger') > 0 AS stored;
+ALTER TABLE fnd_events ADD COLUMN extra_null text, ADD COLUMN extra_default text DEFAULT 'dflt';
+SELECT fnd_store_event('with.columns') > 0 AS stored;
+SELECT type, extra_null, extra_default FROM fnd_events WHERE type = 'with.columns';
+ALTER TABLE fnd_events DROP COLUMN extra_default;
+SELECT fnd_store_event('with.nullable') > 0 AS stored;
+SELECT type, extra_null FROM fnd_events WHERE type = 'with.nullable';
+ALTER TABLE fnd_events DROP COLUMN extra_null;
+ALTER TABLE fnd_events ADD CONSTRAINT events_test_check CHECK (type <> 'forbidden');
+\set VERBOSITY terse
+SELECT fnd_store_event('forbidden');
+\set VERBOSITY default
+ALTER TABLE fnd_events DROP CONSTRAINT events_test_check;
+SELECT fnd_store_event('forbidden') > 0 AS stored_once_allowed;
+ALTER TABLE fnd_events ALTER COLUMN "timestamp" SET DEFAULT '2000-01-01 00:00+00';
+SELECT fnd_store_event('old.default') > 0 AS stored;
+SELECT "timestamp" FROM fnd_events WHERE type = 'old.default';
+ALTER TABLE fnd_events ALTER COLUMN "timestamp" SET DEFAULT clock_timestamp();
+SELECT fnd_store_event('clock.default') > 0 AS stored;
+SELECT "timestamp" > '2000-01-02' AS clock FROM fnd_events WHERE type = 'clock.default';
+SELECT string_agg(type, ',' ORDER BY id) FROM fnd_events;
+SELECT fnd_prune_events('infinity') AS cleaned;
+
 -- dropping and re-creating the extension in this session: cached plans follow
 SELECT fnd_store_event('before.recreate') > 0;
 SET client_min_messages = warning;

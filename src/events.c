@@ -34,6 +34,7 @@
 #include <limits.h>
 
 #include "access/genam.h"
+#include "access/tableam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
@@ -43,10 +44,13 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/sequence.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -55,6 +59,7 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -73,6 +78,18 @@ static Oid	fnd_events_relid = InvalidOid;
 static Oid	fnd_events_owner = InvalidOid;
 static Oid	fnd_events_nsp = InvalidOid;
 static Oid	fnd_events_seq = InvalidOid;	/* the id column's identity sequence */
+
+/*
+ * The direct path (see fnd_events_insert_direct): usable while the table
+ * is as simple as 1.0 made it; recomputed whenever its relcache entry is
+ * invalidated (a trigger, rule, policy, constraint, column or index added).
+ */
+static bool fnd_events_direct = false;
+static bool fnd_events_direct_valid = false;
+static AttrNumber fnd_events_att_id;
+static AttrNumber fnd_events_att_type;
+static AttrNumber fnd_events_att_data;
+static AttrNumber fnd_events_att_ts;
 static bool fnd_events_callback_registered = false;
 static SPIPlanPtr fnd_events_one_plan = NULL;
 static SPIPlanPtr fnd_events_many_plan = NULL;
@@ -139,6 +156,152 @@ fnd_events_target(Oid nsp)
 	fnd_events_seq = getIdentitySequence(relid, get_attnum(relid, "id"), false);
 	fnd_events_relid = relid;
 	fnd_events_nsp = nsp;
+	fnd_events_direct_valid = false;
+}
+
+/*
+ * May one event be inserted directly into rel, with the same result as the
+ * INSERT statement?  Yes while the table has only what 1.0 gave it: plain
+ * heap, no triggers, rules, row security, CHECK constraints or generated
+ * columns, immediate unique indexes, the "timestamp" default still
+ * clock_timestamp(), and any further column nullable without a default (so
+ * NULL is what the INSERT would store).  Anything else takes the SPI path.
+ */
+static bool
+fnd_events_direct_eligible(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *indexes;
+	ListCell   *lc;
+	int			i;
+	bool		ok = true;
+
+	fnd_events_att_id = fnd_events_att_type = 0;
+	fnd_events_att_data = fnd_events_att_ts = 0;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rules != NULL || rel->rd_rel->relrowsecurity)
+		return false;
+	if (desc->constr &&
+		(desc->constr->num_check > 0 || desc->constr->has_generated_stored))
+		return false;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const char *name = NameStr(att->attname);
+
+		if (att->attisdropped)
+			continue;
+		if (att->attgenerated != '\0')
+			return false;
+		if (strcmp(name, "id") == 0 && att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			fnd_events_att_id = att->attnum;
+		else if (strcmp(name, "type") == 0 && att->atttypid == TEXTOID)
+			fnd_events_att_type = att->attnum;
+		else if (strcmp(name, "data") == 0 && att->atttypid == JSONBOID)
+			fnd_events_att_data = att->attnum;
+		else if (strcmp(name, "timestamp") == 0 && att->atttypid == TIMESTAMPTZOID)
+		{
+			Node	   *def = build_column_default(rel, att->attnum);
+
+			if (def == NULL || !IsA(def, FuncExpr) ||
+				((FuncExpr *) def)->funcid != F_CLOCK_TIMESTAMP)
+				return false;
+			fnd_events_att_ts = att->attnum;
+		}
+		else if (att->attnotnull || att->atthasdef || att->attidentity != '\0')
+			return false;
+	}
+	if (!fnd_events_att_id || !fnd_events_att_type ||
+		!fnd_events_att_data || !fnd_events_att_ts)
+		return false;
+
+	/* a deferred unique check would need the after-trigger queue */
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	ind = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (!ind->rd_index->indimmediate)
+			ok = false;
+		index_close(ind, AccessShareLock);
+	}
+	list_free(indexes);
+	return ok;
+}
+
+/*
+ * Insert one event the way COPY FROM inserts a row: heap insert plus index
+ * entries, without planning or starting an executor for an INSERT
+ * statement, which costs more than the insert itself.  Returns false,
+ * having done nothing, when the table is not eligible (see above); the
+ * caller then takes the SPI path.  The caller checked type and data.
+ */
+static bool
+fnd_events_insert_direct(int64 id, text *type, Jsonb *data)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	List	   *recheck;
+	Oid			save_userid;
+	int			save_sec;
+
+	rel = table_open(fnd_events_relid, RowExclusiveLock);
+	/* opening may have processed an invalidation: decide afresh if so */
+	if (!fnd_events_direct_valid)
+	{
+		fnd_events_direct = fnd_events_direct_eligible(rel);
+		fnd_events_direct_valid = true;
+	}
+	if (!fnd_events_direct)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	/* as the owner, like the SPI path: index expressions run as the owner */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(fnd_events_owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	desc = RelationGetDescr(rel);
+	estate = CreateExecutorState();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+
+	slot = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(rel));
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, desc->natts * sizeof(bool));
+	slot->tts_values[fnd_events_att_id - 1] = Int64GetDatum(id);
+	slot->tts_isnull[fnd_events_att_id - 1] = false;
+	slot->tts_values[fnd_events_att_type - 1] = PointerGetDatum(type);
+	slot->tts_isnull[fnd_events_att_type - 1] = false;
+	slot->tts_values[fnd_events_att_data - 1] = JsonbPGetDatum(data);
+	slot->tts_isnull[fnd_events_att_data - 1] = false;
+	/* clock_timestamp(), the column's default */
+	slot->tts_values[fnd_events_att_ts - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	slot->tts_isnull[fnd_events_att_ts - 1] = false;
+	ExecStoreVirtualTuple(slot);
+
+	table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
+	recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+	Assert(recheck == NIL);		/* only immediate unique indexes */
+	list_free(recheck);
+
+	ExecCloseIndices(rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return true;
 }
 
 static void
@@ -146,7 +309,10 @@ fnd_events_relcache_callback(Datum arg, Oid relid)
 {
 	/* look the table up again on next use; plans survive if it is the same */
 	if (relid == InvalidOid || relid == fnd_events_relid)
+	{
 		fnd_events_fn_oid = InvalidOid;
+		fnd_events_direct_valid = false;
+	}
 }
 
 /*
@@ -276,6 +442,12 @@ fnd_events_insert_one(FunctionCallInfo fcinfo, text *type, Jsonb *data)
 	 * stores it.  Same values, same order as the column default would give.
 	 */
 	id = nextval_internal(fnd_events_seq, false);
+	if (fnd_events_insert_direct(id, type, data))
+	{
+		fnd_telemetry_count("foundation.events.stored", 1);
+		return id;
+	}
+
 	values[0] = Int64GetDatum(id);
 	values[1] = PointerGetDatum(type);
 	values[2] = JsonbPGetDatum(data);
