@@ -6,13 +6,27 @@
  *
  * Writes.  PUBLIC may append events but has no INSERT privilege on
  * fnd_events: the table is written only through these functions.  They run
- * as the caller; only their single INSERT statement runs as the table's
- * owner, switched in and out around SPI_execute_plan the way REFRESH
- * MATERIALIZED VIEW switches to the view's owner (with
- * SECURITY_RESTRICTED_OPERATION).  That is narrower than declaring the whole
- * function SECURITY DEFINER, and cheaper: no search_path GUC to save and
- * restore on every call.  The statements are fixed text with every name
- * schema-qualified, so the caller's search_path cannot redirect them.
+ * as the caller; only the insert itself runs as the table's owner, switched
+ * in and out around it the way REFRESH MATERIALIZED VIEW switches to the
+ * view's owner (with SECURITY_RESTRICTED_OPERATION).  That is narrower than
+ * declaring the whole function SECURITY DEFINER, and cheaper: no
+ * search_path GUC to save and restore on every call.  The statements are
+ * fixed text with every name schema-qualified, so the caller's search_path
+ * cannot redirect them.
+ *
+ * One event (fnd_store_event, fnd_events_append) takes a direct path while
+ * the table is as 1.0 made it: a heap insert plus its index entries, as
+ * COPY FROM does, with the id from the identity sequence and the
+ * timestamp from the clock, exactly what the INSERT would store.  Planning
+ * and starting an executor for a one-row INSERT costs more than the insert
+ * itself, and this is what lets fnd_store_event keep up with a plain
+ * INSERT.  Whenever the table has anything the direct path does not
+ * handle (triggers, rules, row security, CHECK constraints, defaults on
+ * added columns, ...), it takes the SPI path, which is an ordinary INSERT
+ * and so handles everything; fnd_events_direct_eligible says what is
+ * handled and is re-evaluated on every relcache invalidation of the table.
+ * A version that adds a nullable column without a default keeps the fast
+ * path; one that adds a default should teach it that default.
  *
  * The INSERT plans are prepared once per session and kept (SPI_keepplan).
  * They are tied to the OID of the fnd_events table they were made for; a
