@@ -162,11 +162,16 @@ BEGIN
 END $$;
 CREATE TRIGGER events_test BEFORE INSERT ON fnd_events FOR EACH ROW EXECUTE FUNCTION events_test_trigger();
 SELECT fnd_store_event('with.trigger', '{"t": 1}') > 0 AS stored;
+CREATE TEMP TABLE trigger_ids AS
+SELECT * FROM fnd_store_events('[{"type": "with.trigger.b1"}, {"type": "with.trigger.b2", "data": {"t": 2}}]')
+    WITH ORDINALITY AS s(id, ord);
+SELECT s.ord, e.type, e.data FROM trigger_ids s JOIN fnd_events e USING (id) ORDER BY s.ord;
 DROP TRIGGER events_test ON fnd_events;
 DROP FUNCTION events_test_trigger();
 SELECT fnd_store_event('no.trigger') > 0 AS stored;
 ALTER TABLE fnd_events ADD COLUMN extra_null text, ADD COLUMN extra_default text DEFAULT 'dflt';
 SELECT fnd_store_event('with.columns') > 0 AS stored;
+SELECT count(*) FROM fnd_store_events('[{"type": "with.columns"}]');
 SELECT type, extra_null, extra_default FROM fnd_events WHERE type = 'with.columns';
 ALTER TABLE fnd_events DROP COLUMN extra_default;
 SELECT fnd_store_event('with.nullable') > 0 AS stored;

@@ -246,14 +246,16 @@ fnd_events_direct_eligible(Relation rel)
 }
 
 /*
- * Insert one event the way COPY FROM inserts a row: heap insert plus index
+ * Insert n events the way COPY FROM inserts rows: heap insert plus index
  * entries, without planning or starting an executor for an INSERT
  * statement, which costs more than the insert itself.  Returns false,
  * having done nothing, when the table is not eligible (see above); the
- * caller then takes the SPI path.  The caller checked type and data.
+ * caller then takes the SPI path.  The caller checked types and datas and
+ * drew the ids from the identity sequence.
  */
 static bool
-fnd_events_insert_direct(int64 id, text *type, Jsonb *data)
+fnd_events_insert_direct(int n, const int64 *ids, const Datum *types,
+						 const Datum *datas)
 {
 	Relation	rel;
 	TupleDesc	desc;
@@ -263,6 +265,7 @@ fnd_events_insert_direct(int64 id, text *type, Jsonb *data)
 	List	   *recheck;
 	Oid			save_userid;
 	int			save_sec;
+	int			i;
 
 	rel = table_open(fnd_events_relid, RowExclusiveLock);
 	/* opening may have processed an invalidation: decide afresh if so */
@@ -291,23 +294,27 @@ fnd_events_insert_direct(int64 id, text *type, Jsonb *data)
 	ExecOpenIndices(rri, false);
 
 	slot = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(rel));
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, desc->natts * sizeof(bool));
-	slot->tts_values[fnd_events_att_id - 1] = Int64GetDatum(id);
-	slot->tts_isnull[fnd_events_att_id - 1] = false;
-	slot->tts_values[fnd_events_att_type - 1] = PointerGetDatum(type);
-	slot->tts_isnull[fnd_events_att_type - 1] = false;
-	slot->tts_values[fnd_events_att_data - 1] = JsonbPGetDatum(data);
-	slot->tts_isnull[fnd_events_att_data - 1] = false;
-	/* clock_timestamp(), the column's default */
-	slot->tts_values[fnd_events_att_ts - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	slot->tts_isnull[fnd_events_att_ts - 1] = false;
-	ExecStoreVirtualTuple(slot);
+	for (i = 0; i < n; i++)
+	{
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, desc->natts * sizeof(bool));
+		slot->tts_values[fnd_events_att_id - 1] = Int64GetDatum(ids[i]);
+		slot->tts_isnull[fnd_events_att_id - 1] = false;
+		slot->tts_values[fnd_events_att_type - 1] = types[i];
+		slot->tts_isnull[fnd_events_att_type - 1] = false;
+		slot->tts_values[fnd_events_att_data - 1] = datas[i];
+		slot->tts_isnull[fnd_events_att_data - 1] = false;
+		/* clock_timestamp(), the column's default */
+		slot->tts_values[fnd_events_att_ts - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+		slot->tts_isnull[fnd_events_att_ts - 1] = false;
+		ExecStoreVirtualTuple(slot);
 
-	table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
-	recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-	Assert(recheck == NIL);		/* only immediate unique indexes */
-	list_free(recheck);
+		table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
+		recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+		Assert(recheck == NIL); /* only immediate unique indexes */
+		list_free(recheck);
+		ResetPerTupleExprContext(estate);
+	}
 
 	ExecCloseIndices(rri);
 	ExecResetTupleTable(estate->es_tupleTable, false);
@@ -456,15 +463,15 @@ fnd_events_insert_one(FunctionCallInfo fcinfo, text *type, Jsonb *data)
 	 * stores it.  Same values, same order as the column default would give.
 	 */
 	id = nextval_internal(fnd_events_seq, false);
-	if (fnd_events_insert_direct(id, type, data))
+	values[1] = PointerGetDatum(type);
+	values[2] = JsonbPGetDatum(data);
+	if (fnd_events_insert_direct(1, &id, &values[1], &values[2]))
 	{
 		fnd_telemetry_count("foundation.events.stored", 1);
 		return id;
 	}
 
 	values[0] = Int64GetDatum(id);
-	values[1] = PointerGetDatum(type);
-	values[2] = JsonbPGetDatum(data);
 
 	SPI_connect();
 	if (fnd_events_one_plan == NULL)
@@ -520,10 +527,9 @@ fnd_store_event(PG_FUNCTION_ARGS)
 /*
  * fnd_store_events(events jsonb) RETURNS SETOF bigint
  *
- * Checks every element first, then stores them all with one INSERT ...
- * SELECT FROM unnest(types, datas): all or nothing.  Identity values are
- * handed out in insertion order, which is the array order, so the ids come
- * back in array order.
+ * Checks every element first, draws one id per element from the identity
+ * sequence (so ids follow array order), then stores them all, directly or
+ * with one INSERT ... SELECT FROM unnest(ids, types, datas): all or nothing.
  */
 PG_FUNCTION_INFO_V1(fnd_store_events);
 
@@ -541,7 +547,7 @@ fnd_events_store_array(FunctionCallInfo fcinfo, Jsonb *jb, MemoryContext resultc
 	int			i;
 	Datum	   *types;
 	Datum	   *datas;
-	Datum		values[2];
+	Datum		values[3];
 	FndStoredIds *out;
 	Jsonb	   *empty = NULL;
 
@@ -611,37 +617,48 @@ fnd_events_store_array(FunctionCallInfo fcinfo, Jsonb *jb, MemoryContext resultc
 					 errdetail("An event has only the keys \"type\" and \"data\"; nothing was stored.")));
 	}
 
-	values[0] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false,
+	nsp = fnd_events_target_fn(fcinfo);
+
+	/* the direct path when the table allows it, as for one event */
+	out->ids = MemoryContextAlloc(resultcxt, sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+		out->ids[i] = nextval_internal(fnd_events_seq, false);
+	if (fnd_events_insert_direct(n, out->ids, types, datas))
+	{
+		out->n = n;
+		fnd_telemetry_count("foundation.events.stored", n);
+		return out;
+	}
+	/* otherwise one INSERT ... SELECT, with the ids already drawn */
+	{
+		Datum	   *iddatums = palloc(n * sizeof(Datum));
+
+		for (i = 0; i < n; i++)
+			iddatums[i] = Int64GetDatum(out->ids[i]);
+		values[0] = PointerGetDatum(construct_array(iddatums, n, INT8OID, sizeof(int64),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false,
 												TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(datas, n, JSONBOID, -1, false,
+	values[2] = PointerGetDatum(construct_array(datas, n, JSONBOID, -1, false,
 												TYPALIGN_INT));
 
-	nsp = fnd_events_target_fn(fcinfo);
 	SPI_connect();
 	if (fnd_events_many_plan == NULL)
 	{
-		Oid			argtypes[2] = {TEXTARRAYOID, JSONBARRAYOID};
+		Oid			argtypes[3] = {INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID};
 
 		fnd_events_many_plan = fnd_events_prepare(nsp,
-												  "INSERT INTO %s.fnd_events (type, data) "
-												  "SELECT u.t, u.d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(t, d) "
-												  "RETURNING id",
-												  2, argtypes);
+												  "INSERT INTO %s.fnd_events (id, type, data) OVERRIDING SYSTEM VALUE "
+												  "SELECT u.i, u.t, u.d FROM ROWS FROM (pg_catalog.unnest($1), "
+												  "pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(i, t, d)",
+												  3, argtypes);
 	}
-	fnd_events_execute(fnd_events_many_plan, values, SPI_OK_INSERT_RETURNING);
+	fnd_events_execute(fnd_events_many_plan, values, SPI_OK_INSERT);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR, "inserting into fnd_events stored " UINT64_FORMAT " of %d rows",
 			 SPI_processed, n);
-	out->n = SPI_processed;
-	out->ids = MemoryContextAlloc(resultcxt, sizeof(int64) * n);
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		out->ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-												  SPI_tuptable->tupdesc, 1,
-												  &isnull));
-	}
+	out->n = n;
 	SPI_finish();
 
 	fnd_telemetry_count("foundation.events.stored", n);
