@@ -208,3 +208,16 @@ FROM pg_proc p WHERE p.proname ~ '^fnd_(store|get|query|prune)_event' ORDER BY p
 SELECT name, setting, unit, context FROM pg_settings WHERE name = 'foundation.event_retention';
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
 WHERE e.extname = 'foundation' AND c.relname ~ '^fnd_events' ORDER BY 1;
+
+-- the direct insert path keeps partial indexes (consensus's topic index) right
+SELECT fnd_store_event('consensus_decided', '{"topic": "idx-check"}') > 0 AS stored;
+SELECT fnd_store_event('other', '{"topic": "idx-check"}') > 0 AS stored;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM fnd_events
+WHERE type = 'consensus_decided' AND data->>'topic' = 'idx-check';
+SELECT count(*) FROM fnd_events
+WHERE type = 'consensus_decided' AND data->>'topic' = 'idx-check';
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT fnd_prune_events('infinity');
