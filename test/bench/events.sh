@@ -1,0 +1,33 @@
+# events and config: the event store's writes against plain INSERTs into an
+# identical table, config reads against a primary-key SELECT.  Sourced by
+# scripts/bench.sh.
+
+bench_sql "DROP TABLE IF EXISTS bench_events;
+CREATE TABLE bench_events (LIKE fnd_events INCLUDING ALL);
+SELECT fnd_config_reset('bench');
+SELECT fnd_config_update('bench.leaf', '42');
+SELECT fnd_config_update(format('bench.sub.k%s', lpad(i::text, 2, '0')), to_jsonb(i))
+FROM generate_series(1, 50) i;"
+
+BENCH_BATCH=$(psql -X -At -c "SELECT jsonb_agg(jsonb_build_object('type', 'bench', 'data', jsonb_build_object('i', i)))
+FROM generate_series(1, 100) i")
+
+for c in 2 8; do
+	bench_compare "fnd_store_event vs one-row INSERT" "$c" \
+		"INSERT INTO bench_events (type, data) VALUES ('bench', '{\"i\": 1}')" \
+		"SELECT fnd_store_event('bench', '{\"i\": 1}')" ">= 0.95x"
+done
+
+bench_compare "fnd_store_events(100) vs INSERT ... SELECT 100 rows" 2 \
+	"INSERT INTO bench_events (type, data) SELECT e->>'type', e->'data' FROM jsonb_array_elements('$BENCH_BATCH') e" \
+	"SELECT count(*) FROM fnd_store_events('$BENCH_BATCH')" ">= 0.9x"
+
+bench_compare "fnd_config_get(leaf) vs SELECT by primary key" 2 \
+	"SELECT value FROM fnd_config WHERE path = 'bench.leaf'" \
+	"SELECT fnd_config_get('bench.leaf')"
+
+bench_compare "fnd_config_get(50-key subtree) vs SELECT by primary key" 2 \
+	"SELECT value FROM fnd_config WHERE path = 'bench.leaf'" \
+	"SELECT fnd_config_get('bench.sub')"
+
+bench_sql "DROP TABLE bench_events; SELECT fnd_config_reset('bench');"
