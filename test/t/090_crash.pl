@@ -133,6 +133,21 @@ sub after_crash
 			"SELECT count(*) FROM fnd_events WHERE id IN ($list) AND type = 'crash'"),
 		scalar(@ids), "$what: all " . scalar(@ids) . " events whose insert returned are there");
 
+	# The event store may write rows by a direct path rather than SQL:
+	# after recovery the heap and every index must agree (amcheck's
+	# heapallindexed: each heap row is in each index), and an index scan
+	# must see what a sequential scan sees.
+	$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS amcheck');
+	is( $node->safe_psql('postgres',
+			"SELECT count(bt_index_check(i.indexrelid, true)) = count(*)
+			 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+			 WHERE i.indrelid = 'fnd_events'::regclass AND a.amname = 'btree'"),
+		't', "$what: every btree index of fnd_events holds every row (amcheck)");
+	is( $node->safe_psql('postgres', qq{
+			SET enable_seqscan = off; SET enable_bitmapscan = off;
+			SELECT count(*) FROM fnd_events WHERE id IN ($list)}),
+		scalar(@ids), "$what: an index scan finds them all too");
+
 	if ($has_config)
 	{
 		for my $r (1 .. $round)
