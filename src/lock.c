@@ -1,19 +1,953 @@
 /*-------------------------------------------------------------------------
  *
  * lock.c
- *	  Locks with fencing tokens, FIFO waiters and leases.
+ *	  Named locks with fencing tokens, FIFO waiters and optional leases.
  *
- * Not yet built: this file holds the service descriptor so the core can
- * list it.  See its issue.
+ * A lock is an entry of one shared hash table keyed by (database, name).
+ * An entry exists exactly while the lock is held; it is removed when the
+ * last holder lets go and nobody waits.  Capacity is foundation.max_locks
+ * entries; beyond that fnd_lock_acquire raises FN607 (coordination_full).
+ *
+ * Ownership.  Without a lease a lock belongs to the session that acquired
+ * it and is released when that session ends, however it ends
+ * (fnd_lock_session_exit).  With a lease it belongs to the acquiring role,
+ * survives the session and ends when the lease runs out unless renewed.
+ * Expiry is checked on every access to the entry and by the supervisor
+ * (fnd_lock_periodic), and a waiter sleeps no longer than the holder's
+ * lease, so an expired lock passes to the next waiter promptly.
+ *
+ * Waiting is first come, first served, with direct hand-off.  Every backend
+ * has a waiter slot (indexed by BackendId) holding a ConditionVariable.  A
+ * waiter appends its slot to the lock's queue and sleeps on its own
+ * condition variable.  Whoever ends a holding (release, lease expiry, the
+ * holder's session exit) makes the head waiter the holder at once, marks
+ * its slot granted and signals only that slot: no thundering herd, and
+ * nobody can overtake a queued waiter, because a free lock never has a
+ * queue.  A waiter that errors out (statement_timeout, pg_cancel_backend)
+ * leaves the queue in a PG_CATCH block, and if it had been handed the lock
+ * meanwhile passes it on; a waiter whose session dies does the same from
+ * the session-exit callback.
+ *
+ * Fencing tokens come from the sequence fnd_fencing_seq in the extension's
+ * schema (see fnd_next_token for why that is crash- and failover-safe).
+ * nextval cannot run under our LWLock, so a new holder is first installed
+ * with token 0 ("pending": held, but nobody knows a token yet), then takes
+ * nextval, then stores the token.  Because the next holder can only be
+ * installed after this one lets go, which is after its nextval, tokens of
+ * one name strictly increase in acquisition order.  A pending holding never
+ * expires and cannot be released by token; if nextval fails, it is passed
+ * on.
+ *
+ * Locking protocol: the single LWLock fnd_lwlocks(&fnd_lock_service)[0]
+ * guards the hash table and every waiter slot's queue fields (next, queued,
+ * granted, session, role, lease_usec).  It is taken exclusively by anything
+ * that changes them and shared by the fnd_locks view.  No catalog access,
+ * nextval or sleep happens while it is held, except the role membership
+ * check of fnd_role_may_manage, which reads caches.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "access/xlog.h"
+#include "commands/sequence.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/syncrep.h"
+#include "storage/bufmgr.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
 #include "foundation.h"
+#include "lock.h"
+
+typedef struct FndLockKey
+{
+	Oid			dbid;
+	char		name[FND_NAME_BUFSZ];
+} FndLockKey;
+
+typedef struct FndLock
+{
+	FndLockKey	key;			/* hash key: must be first */
+	bool		held;			/* false only while being created or freed */
+	int64		token;			/* 0 while the holder fetches its token */
+	FndSession	owner;			/* acquiring session; empty once a leased
+								 * lock's session has ended */
+	Oid			owner_role;
+	TimestampTz acquired_at;
+	int64		lease_usec;		/* 0: owned by the session */
+	TimestampTz lease_expires;	/* 0: no lease, or token still pending */
+	int			head;			/* first waiter slot, or -1 */
+	int			tail;			/* last waiter slot, or -1 */
+	int			nwaiters;
+} FndLock;
+
+typedef struct FndLockWaiter
+{
+	ConditionVariable cv;		/* this backend sleeps here while queued */
+	int			next;			/* next slot in the same queue, or -1 */
+	bool		queued;
+	bool		granted;		/* made holder by a hand-off, token pending */
+	FndSession	session;
+	Oid			role;
+	int64		lease_usec;
+} FndLockWaiter;
+
+typedef struct FndLockShared
+{
+	int			nslots;
+	FndLockWaiter waiters[FLEXIBLE_ARRAY_MEMBER];
+} FndLockShared;
+
+static int	fnd_max_locks = 10000;
+
+static FndLockShared *fnd_lock_shared = NULL;
+static HTAB *fnd_lock_htab = NULL;
+
+/* backend-local */
+static bool fnd_lock_touched = false;	/* ever queued or held anything */
+static FndLockKey fnd_lock_wait_key;	/* the lock we queue for or await */
+static XLogRecPtr fnd_token_synced = InvalidXLogRecPtr;
+
+static LWLock *
+fnd_lock_lwlock(void)
+{
+	return &fnd_lwlocks(&fnd_lock_service)[0].lock;
+}
+
+/* ---------------------------------------------------------------------
+ * Shared memory and settings
+ * ---------------------------------------------------------------------
+ */
+static void
+fnd_lock_define_settings(bool preloading)
+{
+	if (!preloading)
+		return;
+	DefineCustomIntVariable("foundation.max_locks",
+							"Maximum number of locks held at once, over all databases.",
+							NULL,
+							&fnd_max_locks,
+							10000,
+							16,
+							INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+}
+
+static Size
+fnd_lock_shared_size(void)
+{
+	return MAXALIGN(add_size(offsetof(FndLockShared, waiters),
+							 mul_size(sizeof(FndLockWaiter), MaxBackends)));
+}
+
+static Size
+fnd_lock_shmem_size(void)
+{
+	return add_size(fnd_lock_shared_size(),
+					hash_estimate_size(fnd_max_locks, sizeof(FndLock)));
+}
+
+static void
+fnd_lock_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	fnd_lock_shared = ShmemInitStruct("foundation locks",
+									  fnd_lock_shared_size(), &found);
+	if (!found)
+	{
+		int			i;
+
+		fnd_lock_shared->nslots = MaxBackends;
+		for (i = 0; i < MaxBackends; i++)
+		{
+			FndLockWaiter *w = &fnd_lock_shared->waiters[i];
+
+			memset(w, 0, sizeof(*w));
+			ConditionVariableInit(&w->cv);
+			w->next = -1;
+		}
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(FndLockKey);
+	info.entrysize = sizeof(FndLock);
+	fnd_lock_htab = ShmemInitHash("foundation lock table",
+								  fnd_max_locks, fnd_max_locks,
+								  &info, HASH_ELEM | HASH_BLOBS);
+}
+
+/* This backend's waiter slot. */
+static int
+fnd_lock_my_slot(void)
+{
+	int			slot = MyBackendId - 1;
+
+	if (slot < 0 || slot >= fnd_lock_shared->nslots)
+		elog(ERROR, "foundation locks need a backend id");
+	return slot;
+}
+
+/* ---------------------------------------------------------------------
+ * Fencing tokens
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Make sure the WAL record that covers the value nextval just returned is
+ * flushed (and, with synchronous replication, acknowledged) before the value
+ * leaves this function.
+ *
+ * Why this matters: nextval WAL-logs a value 32 ahead and hands out the
+ * values in between without logging.  Postgres only flushes that record
+ * when the transaction that wrote it commits; a value handed to another
+ * session from the same logged range, or to a transaction that is still
+ * open or commits asynchronously, could be handed out again after a crash.
+ * Sequences are fine with that because their values are only used inside
+ * the database; a fencing token is used outside, so we flush up to the
+ * sequence page's LSN, which is at or past the record that covers our
+ * value.  That is one flush per 32 tokens at most; the rest find the WAL
+ * already flushed and return at once.
+ */
+static void
+fnd_token_make_durable(Oid seqid)
+{
+	Relation	rel;
+	Buffer		buf;
+	XLogRecPtr	lsn;
+
+	rel = relation_open(seqid, AccessShareLock);
+	buf = ReadBuffer(rel, 0);
+	lsn = BufferGetLSNAtomic(buf);
+	ReleaseBuffer(buf);
+	relation_close(rel, NoLock);
+
+	if (lsn > fnd_token_synced)
+	{
+		XLogFlush(lsn);
+		/* a no-op unless synchronous replication is configured */
+		SyncRepWaitForLSN(lsn, false);
+		fnd_token_synced = lsn;
+	}
+}
+
+/*
+ * The next value of one of the extension's sequences, for a fencing token
+ * or an election term.
+ *
+ * Tokens must never be handed out twice, not across a crash, a restart or
+ * a failover.  A sequence gives that: its state is WAL-logged before a
+ * value is used (see fnd_token_make_durable), so crash recovery resumes
+ * above every value handed out, and WAL replicates, so a promoted standby
+ * continues above what the old primary handed out -- provided the standby
+ * had received that WAL, which only synchronous replication guarantees.
+ * Shared memory alone would restart from zero after a crash.
+ *
+ * The sequence is found in the schema of the calling SQL function, i.e.
+ * the extension's schema, by two syscache probes per call: cheap, and
+ * always right after DROP/CREATE EXTENSION.  Permissions on the sequence
+ * are not checked: it is ours, and callers never touch it directly.
+ */
+int64
+fnd_next_token(FunctionCallInfo fcinfo, const char *seqname)
+{
+	Oid			nsp;
+	Oid			seqid;
+	int64		value;
+
+	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	seqid = OidIsValid(nsp) ? get_relname_relid(seqname, nsp) : InvalidOid;
+	if (!OidIsValid(seqid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("sequence \"%s\" of extension foundation does not exist",
+						seqname),
+				 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
+
+	value = nextval_internal(seqid, false);
+	fnd_token_make_durable(seqid);
+	return value;
+}
+
+/* ---------------------------------------------------------------------
+ * Queue and hand-off.  Caller holds the lock table LWLock exclusively.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The current holding of lk ends: make the head waiter the holder (token
+ * pending) and wake it, or free the entry.  Returns false if the entry was
+ * removed (lk is then invalid).
+ */
+static bool
+fnd_lock_grant_next(FndLock *lk, TimestampTz now)
+{
+	if (lk->head >= 0)
+	{
+		FndLockWaiter *w = &fnd_lock_shared->waiters[lk->head];
+
+		lk->head = w->next;
+		if (lk->head < 0)
+			lk->tail = -1;
+		lk->nwaiters--;
+		w->next = -1;
+		w->queued = false;
+		w->granted = true;
+
+		lk->held = true;
+		lk->token = 0;
+		lk->owner = w->session;
+		lk->owner_role = w->role;
+		lk->acquired_at = now;
+		lk->lease_usec = w->lease_usec;
+		lk->lease_expires = 0;
+
+		ConditionVariableSignal(&w->cv);
+		return true;
+	}
+
+	lk->held = false;
+	hash_search(fnd_lock_htab, &lk->key, HASH_REMOVE, NULL);
+	return false;
+}
+
+/*
+ * If lk's lease has run out, end that holding.  Returns false if the entry
+ * was removed.
+ */
+static bool
+fnd_lock_expire(FndLock *lk, TimestampTz now)
+{
+	if (lk->held && lk->token != 0 && lk->lease_expires != 0 &&
+		now >= lk->lease_expires)
+	{
+		fnd_telemetry_count("foundation.lock.expired", 1);
+		return fnd_lock_grant_next(lk, now);
+	}
+	return true;
+}
+
+/* Look a lock up, treating an expired one as gone.  NULL if absent. */
+static FndLock *
+fnd_lock_find(const FndLockKey *key, TimestampTz now)
+{
+	FndLock    *lk = hash_search(fnd_lock_htab, key, HASH_FIND, NULL);
+
+	if (lk != NULL && !fnd_lock_expire(lk, now))
+		lk = NULL;
+	return lk;
+}
+
+/* Remove waiter slot from lk's queue. */
+static void
+fnd_lock_dequeue(FndLock *lk, int slot)
+{
+	FndLockWaiter *waiters = fnd_lock_shared->waiters;
+	int			prev = -1;
+	int			cur = lk->head;
+
+	while (cur >= 0 && cur != slot)
+	{
+		prev = cur;
+		cur = waiters[cur].next;
+	}
+	if (cur < 0)
+		return;
+	if (prev < 0)
+		lk->head = waiters[cur].next;
+	else
+		waiters[prev].next = waiters[cur].next;
+	if (lk->tail == cur)
+		lk->tail = prev;
+	waiters[cur].next = -1;
+	waiters[cur].queued = false;
+	lk->nwaiters--;
+}
+
+/*
+ * This backend gives up on a lock it was queued for or was handed but has
+ * no token for yet: leave the queue, or pass the lock on.
+ */
+static void
+fnd_lock_abandon(const FndLockKey *key, int slot)
+{
+	FndLockWaiter *w = &fnd_lock_shared->waiters[slot];
+	TimestampTz now = fnd_now();
+	FndLock    *lk = hash_search(fnd_lock_htab, key, HASH_FIND, NULL);
+
+	if (lk != NULL && w->queued)
+		fnd_lock_dequeue(lk, slot);
+	w->queued = false;
+	w->next = -1;
+	w->granted = false;
+
+	if (lk == NULL)
+		return;
+	if (lk->held && lk->token == 0 && fnd_session_is_me(&lk->owner))
+		fnd_lock_grant_next(lk, now);
+	else if (!lk->held && lk->head < 0)
+		hash_search(fnd_lock_htab, key, HASH_REMOVE, NULL);
+}
+
+/* Error out after releasing the LWLock, so catch blocks never hold it. */
+static void
+fnd_lock_release_lwlock(void)
+{
+	if (LWLockHeldByMe(fnd_lock_lwlock()))
+		LWLockRelease(fnd_lock_lwlock());
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Sleep until this backend is handed the lock it is queued for, or the
+ * deadline passes.  Returns true if it got the lock (token still pending).
+ * On timeout it leaves the queue; on error (cancel, statement_timeout,
+ * terminate via ERROR) it leaves the queue or passes the lock on.
+ */
+static bool
+fnd_lock_wait(const FndLockKey *key, int slot, TimestampTz deadline)
+{
+	FndLockWaiter *w = &fnd_lock_shared->waiters[slot];
+	LWLock	   *lock = fnd_lock_lwlock();
+	volatile bool got = false;
+
+	ConditionVariablePrepareToSleep(&w->cv);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			TimestampTz now;
+			TimestampTz wake = deadline;
+			FndLock    *lk = NULL;
+
+			LWLockAcquire(lock, LW_EXCLUSIVE);
+			now = fnd_now();
+			if (!w->granted)
+			{
+				/* a lapsed lease of the holder hands the lock on here */
+				lk = fnd_lock_find(key, now);
+			}
+			if (w->granted)
+			{
+				w->granted = false;
+				got = true;
+				LWLockRelease(lock);
+				break;
+			}
+			if (now >= deadline)
+			{
+				fnd_lock_abandon(key, slot);
+				LWLockRelease(lock);
+				break;
+			}
+			if (lk != NULL && lk->lease_expires != 0 && lk->lease_expires < wake)
+				wake = lk->lease_expires;
+			LWLockRelease(lock);
+
+			/* wakes on hand-off; checks interrupts (cancel, timeouts) */
+			(void) ConditionVariableTimedSleep(&w->cv,
+											   (long) ((wake - now + 999) / 1000),
+											   PG_WAIT_EXTENSION);
+		}
+	}
+	PG_CATCH();
+	{
+		fnd_lock_release_lwlock();
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		fnd_lock_abandon(key, slot);
+		LWLockRelease(lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ConditionVariableCancelSleep();
+
+	return got;
+}
+
+/*
+ * This backend is the pending holder of key: fetch a token and store it,
+ * starting the lease if there is one.  If that fails, pass the lock on.
+ */
+static int64
+fnd_lock_take_token(FunctionCallInfo fcinfo, const FndLockKey *key, int slot)
+{
+	LWLock	   *lock = fnd_lock_lwlock();
+	volatile int64 token = 0;
+	FndLock    *lk;
+	TimestampTz now;
+
+	PG_TRY();
+	{
+		token = fnd_next_token(fcinfo, FND_FENCING_SEQ);
+	}
+	PG_CATCH();
+	{
+		fnd_lock_release_lwlock();
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		fnd_lock_abandon(key, slot);
+		LWLockRelease(lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	lk = hash_search(fnd_lock_htab, key, HASH_FIND, NULL);
+	if (lk == NULL || !lk->held || lk->token != 0 ||
+		!fnd_session_is_me(&lk->owner))
+	{
+		LWLockRelease(lock);
+		elog(ERROR, "foundation lock \"%s\" lost while fetching its token",
+			 key->name);
+	}
+	now = fnd_now();
+	lk->token = token;
+	lk->acquired_at = now;
+	if (lk->lease_usec > 0)
+		lk->lease_expires = now + lk->lease_usec;
+	LWLockRelease(lock);
+
+	return token;
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * ---------------------------------------------------------------------
+ */
+
+static void
+fnd_lock_key(FunctionCallInfo fcinfo, FndLockKey *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->dbid = MyDatabaseId;
+	fnd_check_name(fnd_arg_text(fcinfo, 0, "lock name"), "lock name",
+				   key->name);
+}
+
+/*
+ * fnd_lock_acquire(name text, wait interval DEFAULT '0',
+ *					lease interval DEFAULT NULL) RETURNS bigint
+ */
+PG_FUNCTION_INFO_V1(fnd_lock_acquire);
+
+Datum
+fnd_lock_acquire(PG_FUNCTION_ARGS)
+{
+	FndLockKey	key;
+	int64		wait_usec;
+	int64		lease_usec = 0;
+	LWLock	   *lock;
+	FndLock    *lk;
+	TimestampTz now;
+	int			slot;
+	bool		got = false;
+	int64		token;
+
+	fnd_require_shmem();
+	fnd_lock_key(fcinfo, &key);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("wait must not be null"),
+				 errhint("Use '0' to try once without waiting.")));
+	wait_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(1), "wait", true);
+	if (!PG_ARGISNULL(2))
+		lease_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "lease", false);
+
+	slot = fnd_lock_my_slot();
+	/* before owning anything, so the session's exit releases it */
+	fnd_session_track();
+	fnd_lock_touched = true;
+
+	lock = fnd_lock_lwlock();
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = fnd_now();
+	lk = fnd_lock_find(&key, now);
+
+	if (lk != NULL && lk->held && fnd_session_is_me(&lk->owner))
+	{
+		/* re-acquiring what we hold: same token, lease restarted if given */
+		token = lk->token;
+		if (lease_usec > 0)
+		{
+			lk->lease_usec = lease_usec;
+			lk->lease_expires = now + lease_usec;
+		}
+		LWLockRelease(lock);
+		PG_RETURN_INT64(token);
+	}
+
+	if (lk == NULL)
+	{
+		bool		found;
+
+		if (hash_get_num_entries(fnd_lock_htab) >= fnd_max_locks ||
+			(lk = hash_search(fnd_lock_htab, &key, HASH_ENTER_NULL, &found)) == NULL)
+		{
+			LWLockRelease(lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_COORDINATION_FULL),
+					 errmsg("too many locks are held"),
+					 errdetail("All %d lock slots are in use.", fnd_max_locks),
+					 errhint("Raise foundation.max_locks (needs a restart), or release locks.")));
+		}
+		lk->head = lk->tail = -1;
+		lk->nwaiters = 0;
+		lk->held = false;
+	}
+
+	memcpy(&fnd_lock_wait_key, &key, sizeof(key));
+	if (!lk->held)
+	{
+		/* free (hence no queue): take it, token pending */
+		lk->held = true;
+		lk->token = 0;
+		fnd_session_self(&lk->owner);
+		lk->owner_role = GetUserId();
+		lk->acquired_at = now;
+		lk->lease_usec = lease_usec;
+		lk->lease_expires = 0;
+		got = true;
+	}
+	else if (wait_usec == 0)
+	{
+		LWLockRelease(lock);
+		fnd_telemetry_count("foundation.lock.busy", 1);
+		PG_RETURN_NULL();
+	}
+	else
+	{
+		FndLockWaiter *w = &fnd_lock_shared->waiters[slot];
+
+		fnd_session_self(&w->session);
+		w->role = GetUserId();
+		w->lease_usec = lease_usec;
+		w->granted = false;
+		w->queued = true;
+		w->next = -1;
+		if (lk->tail >= 0)
+			fnd_lock_shared->waiters[lk->tail].next = slot;
+		else
+			lk->head = slot;
+		lk->tail = slot;
+		lk->nwaiters++;
+	}
+	LWLockRelease(lock);
+
+	if (!got)
+	{
+		TimestampTz start = now;
+
+		fnd_telemetry_count("foundation.lock.waits", 1);
+		got = fnd_lock_wait(&key, slot, now + wait_usec);
+		fnd_telemetry_observe("foundation.lock.wait_ms",
+							  (double) (fnd_now() - start) / 1000.0);
+		if (!got)
+		{
+			fnd_telemetry_count("foundation.lock.timeouts", 1);
+			PG_RETURN_NULL();
+		}
+	}
+
+	token = fnd_lock_take_token(fcinfo, &key, slot);
+	fnd_telemetry_count("foundation.lock.acquired", 1);
+	PG_RETURN_INT64(token);
+}
+
+/*
+ * Check that the caller may act on lk as its holder: by session (token
+ * NULL) or by token plus role.  Raises FN602 otherwise.
+ */
+static void
+fnd_lock_check_holder(FndLock *lk, bool has_token, int64 token)
+{
+	if (!has_token)
+	{
+		if (!fnd_session_is_me(&lk->owner))
+		{
+			LWLockRelease(fnd_lock_lwlock());
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
+					 errmsg("lock \"%s\" is not held by this session",
+							lk->key.name),
+					 errhint("Pass the fencing token to act on a leased lock from another session.")));
+		}
+		return;
+	}
+	if (lk->token != token)
+	{
+		LWLockRelease(fnd_lock_lwlock());
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
+				 errmsg("lock \"%s\" is not held with fencing token " INT64_FORMAT,
+						lk->key.name, token),
+				 errdetail("It is held with another token: the lease ran out and someone else acquired it, or the token is wrong.")));
+	}
+	if (lk->owner_role != GetUserId() && !fnd_role_may_manage(lk->owner_role))
+	{
+		LWLockRelease(fnd_lock_lwlock());
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
+				 errmsg("lock \"%s\" belongs to another role", lk->key.name),
+				 errdetail("Only the role that acquired it, its members and superusers may release or renew it.")));
+	}
+}
+
+/*
+ * fnd_lock_release(name text, token bigint DEFAULT NULL) RETURNS boolean
+ */
+PG_FUNCTION_INFO_V1(fnd_lock_release);
+
+Datum
+fnd_lock_release(PG_FUNCTION_ARGS)
+{
+	FndLockKey	key;
+	LWLock	   *lock;
+	FndLock    *lk;
+	TimestampTz now;
+
+	fnd_require_shmem();
+	fnd_lock_key(fcinfo, &key);
+
+	lock = fnd_lock_lwlock();
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = fnd_now();
+	lk = fnd_lock_find(&key, now);
+	if (lk == NULL || !lk->held)
+	{
+		LWLockRelease(lock);
+		PG_RETURN_BOOL(false);
+	}
+	fnd_lock_check_holder(lk, !PG_ARGISNULL(1),
+						  PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1));
+	fnd_lock_grant_next(lk, now);
+	LWLockRelease(lock);
+
+	fnd_telemetry_count("foundation.lock.released", 1);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * fnd_lock_renew(name text, token bigint) RETURNS timestamptz
+ *
+ * Restarts a leased lock's lease; returns the new expiry.  A session-owned
+ * lock has no lease: renewing it checks the token and returns NULL.
+ */
+PG_FUNCTION_INFO_V1(fnd_lock_renew);
+
+Datum
+fnd_lock_renew(PG_FUNCTION_ARGS)
+{
+	FndLockKey	key;
+	LWLock	   *lock;
+	FndLock    *lk;
+	TimestampTz now;
+	TimestampTz expires;
+	int64		token;
+
+	fnd_require_shmem();
+	fnd_lock_key(fcinfo, &key);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("token must not be null")));
+	token = PG_GETARG_INT64(1);
+
+	lock = fnd_lock_lwlock();
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = fnd_now();
+	lk = fnd_lock_find(&key, now);
+	if (lk == NULL || !lk->held)
+	{
+		LWLockRelease(lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
+				 errmsg("lock \"%s\" is not held", key.name),
+				 errdetail("Its lease ran out or it was released; acquire it again to get a new token.")));
+	}
+	fnd_lock_check_holder(lk, true, token);
+	if (lk->lease_usec == 0)
+	{
+		LWLockRelease(lock);
+		PG_RETURN_NULL();
+	}
+	expires = lk->lease_expires = now + lk->lease_usec;
+	LWLockRelease(lock);
+
+	PG_RETURN_TIMESTAMPTZ(expires);
+}
+
+/*
+ * fnd_locks_list() - the rows of the fnd_locks view, for this database:
+ * name, token, owner_pid, owner_role, acquired_at, lease_expires_at, waiters.
+ */
+PG_FUNCTION_INFO_V1(fnd_locks_list);
+
+Datum
+fnd_locks_list(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	FndLock    *lk;
+	FndLock    *rows;
+	int			nrows = 0;
+	int			maxrows;
+	TimestampTz now;
+	int			i;
+
+	fnd_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* copy under the lock, build tuples (catalog lookups) after */
+	LWLockAcquire(fnd_lock_lwlock(), LW_SHARED);
+	maxrows = (int) hash_get_num_entries(fnd_lock_htab);
+	rows = palloc(sizeof(FndLock) * Max(maxrows, 1));
+	now = fnd_now();
+	hash_seq_init(&status, fnd_lock_htab);
+	while ((lk = hash_seq_search(&status)) != NULL)
+	{
+		if (lk->key.dbid != MyDatabaseId || !lk->held)
+			continue;
+		if (lk->lease_expires != 0 && now >= lk->lease_expires)
+			continue;			/* expired: as good as released */
+		if (nrows < maxrows)
+			rows[nrows++] = *lk;
+	}
+	LWLockRelease(fnd_lock_lwlock());
+
+	for (i = 0; i < nrows; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7];
+		char	   *role;
+
+		memset(nulls, 0, sizeof(nulls));
+		lk = &rows[i];
+		values[0] = CStringGetTextDatum(lk->key.name);
+		values[1] = Int64GetDatum(lk->token);
+		nulls[1] = (lk->token == 0);
+		values[2] = Int32GetDatum(lk->owner.pid);
+		nulls[2] = fnd_session_is_empty(&lk->owner);
+		role = GetUserNameFromId(lk->owner_role, true);
+		if (role != NULL)
+			values[3] = DirectFunctionCall1(namein, CStringGetDatum(role));
+		else
+			nulls[3] = true;
+		values[4] = TimestampTzGetDatum(lk->acquired_at);
+		values[5] = TimestampTzGetDatum(lk->lease_expires);
+		nulls[5] = (lk->lease_expires == 0);
+		values[6] = Int32GetDatum(lk->nwaiters);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Service callbacks
+ * ---------------------------------------------------------------------
+ */
+
+/* Supervisor: end every lapsed lease, handing each lock to its next waiter. */
+static bool
+fnd_lock_periodic(void)
+{
+	HASH_SEQ_STATUS status;
+	FndLock    *lk;
+	TimestampTz now = fnd_now();
+	int			expired = 0;
+
+	LWLockAcquire(fnd_lock_lwlock(), LW_EXCLUSIVE);
+	hash_seq_init(&status, fnd_lock_htab);
+	while ((lk = hash_seq_search(&status)) != NULL)
+	{
+		if (lk->held && lk->token != 0 && lk->lease_expires != 0 &&
+			now >= lk->lease_expires)
+		{
+			expired++;
+			/* removing the current entry during a scan is allowed */
+			(void) fnd_lock_expire(lk, now);
+		}
+	}
+	LWLockRelease(fnd_lock_lwlock());
+
+	if (expired > 0)
+	{
+		char		detail[64];
+
+		snprintf(detail, sizeof(detail), "%d lock leases expired in the last pass",
+				 expired);
+		fnd_service_set_detail(detail);
+	}
+	return false;
+}
+
+/*
+ * The session ends: leave any queue, pass on what it holds by session (and
+ * any lock it was handed but has no token for).  Leased locks stay with
+ * their role until the lease runs out.
+ */
+static void
+fnd_lock_session_exit(void)
+{
+	HASH_SEQ_STATUS status;
+	FndLock    *lk;
+	TimestampTz now;
+	int			slot;
+
+	if (!fnd_lock_touched || fnd_lock_shared == NULL)
+		return;
+	slot = MyBackendId - 1;
+	if (slot < 0 || slot >= fnd_lock_shared->nslots)
+		return;
+
+	LWLockAcquire(fnd_lock_lwlock(), LW_EXCLUSIVE);
+	now = fnd_now();
+	if (fnd_lock_shared->waiters[slot].queued ||
+		fnd_lock_shared->waiters[slot].granted)
+		fnd_lock_abandon(&fnd_lock_wait_key, slot);
+
+	hash_seq_init(&status, fnd_lock_htab);
+	while ((lk = hash_seq_search(&status)) != NULL)
+	{
+		if (!lk->held || !fnd_session_is_me(&lk->owner))
+			continue;
+		if (lk->lease_usec == 0 || lk->token == 0)
+			(void) fnd_lock_grant_next(lk, now);
+		else
+			memset(&lk->owner, 0, sizeof(lk->owner));
+	}
+	LWLockRelease(fnd_lock_lwlock());
+	fnd_lock_touched = false;
+}
 
 const FndService fnd_lock_service = {
 	.name = "lock",
 	.phase = 1,
 	.depends_on = "",
+	.uses_tables = false,
+	.define_settings = fnd_lock_define_settings,
+	.shmem_size = fnd_lock_shmem_size,
+	.lwlocks = 1,
+	.shmem_startup = fnd_lock_shmem_startup,
+	.periodic = fnd_lock_periodic,
+	.session_exit = fnd_lock_session_exit,
 };
