@@ -164,7 +164,14 @@ SELECT bool_and(fnd_lock_release(name)) AS all_released
 FROM fnd_locks WHERE name LIKE 'lk.cap.%';
 SELECT count(*) AS none_left FROM fnd_locks WHERE name LIKE 'lk.%';
 
--- tokens come from the extension's sequence
+-- tokens come from blocks of 1024 reserved from the extension's sequence
 SELECT fnd_lock_acquire('lk.seq') AS t3 \gset
-SELECT last_value >= :t3 AS from_sequence FROM fnd_fencing_seq;
+SELECT :t3 >= last_value AND :t3 < last_value + 1024 AS from_latest_block
+FROM fnd_fencing_seq;
 SELECT fnd_lock_release('lk.seq');
+-- the blocks must not overlap: an altered increment is refused
+ALTER SEQUENCE fnd_fencing_seq INCREMENT BY 1;
+SELECT pg_temp.err('SELECT max(fnd_lock_acquire(''lk.inc.'' || g)) FROM generate_series(1, 1100) g');
+ALTER SEQUENCE fnd_fencing_seq INCREMENT BY 1024;
+SELECT count(*) > 0 AS some_taken FROM fnd_locks WHERE name LIKE 'lk.inc.%';
+SELECT bool_and(fnd_lock_release(name)) FROM fnd_locks WHERE name LIKE 'lk.inc.%';

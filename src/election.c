@@ -158,7 +158,7 @@ fnd_election_take_term(FunctionCallInfo fcinfo, const FndElectionKey *key)
 
 	PG_TRY();
 	{
-		term = fnd_next_token(fcinfo, FND_TERM_SEQ);
+		term = fnd_next_token(fcinfo, FND_TOKEN_TERM);
 	}
 	PG_CATCH();
 	{

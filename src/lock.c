@@ -28,19 +28,21 @@
  * meanwhile passes it on; a waiter whose session dies does the same from
  * the session-exit callback.
  *
- * Fencing tokens come from the sequence fnd_fencing_seq in the extension's
- * schema (see fnd_next_token for why that is crash- and failover-safe).
+ * Fencing tokens come from blocks reserved from the sequence fnd_fencing_seq
+ * in the extension's schema (see fnd_next_token for why that is crash- and
+ * failover-safe).
  * nextval cannot run under our LWLock, so a new holder is first installed
  * with token 0 ("pending": held, but nobody knows a token yet), then takes
- * nextval, then stores the token.  Because the next holder can only be
- * installed after this one lets go, which is after its nextval, tokens of
- * one name strictly increase in acquisition order.  A pending holding never
+ * a token, then stores it.  Because the next holder can only be installed
+ * after this one lets go, which is after it took its token, tokens of one
+ * name strictly increase in acquisition order.  A pending holding never
  * expires and cannot be released by token; if nextval fails, it is passed
  * on.
  *
  * Locking protocol: the single LWLock fnd_lwlocks(&fnd_lock_service)[0]
  * guards the hash table and every waiter slot's queue fields (next, queued,
- * granted, session, role, lease_usec).  It is taken exclusively by anything
+ * granted, session, role, lease_usec).  The spinlock range_mutex guards the
+ * token blocks.  It is taken exclusively by anything
  * that changes them and shared by the fnd_locks view.  No catalog access,
  * nextval or sleep happens while it is held, except the role membership
  * check of fnd_role_may_manage, which reads caches.
@@ -49,7 +51,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
+#include "catalog/pg_sequence.h"
 #include "access/xlog.h"
 #include "commands/sequence.h"
 #include "funcapi.h"
@@ -61,11 +65,13 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "foundation.h"
@@ -104,8 +110,26 @@ typedef struct FndLockWaiter
 	int64		lease_usec;
 } FndLockWaiter;
 
+/*
+ * A block of tokens reserved from one database's sequence (see
+ * fnd_next_token).  Keyed by (dbid, kind); seqid tells a recreated
+ * extension's new sequence from the old one.
+ */
+typedef struct FndTokenRange
+{
+	Oid			dbid;			/* InvalidOid: slot unused */
+	int			kind;			/* FND_TOKEN_FENCING or FND_TOKEN_TERM */
+	Oid			seqid;
+	int64		next;			/* next token to hand out */
+	int64		limit;			/* first token beyond the block */
+} FndTokenRange;
+
+#define FND_TOKEN_RANGES	256
+
 typedef struct FndLockShared
 {
+	slock_t		range_mutex;	/* guards ranges[] */
+	FndTokenRange ranges[FND_TOKEN_RANGES];
 	int			nslots;
 	FndLockWaiter waiters[FLEXIBLE_ARRAY_MEMBER];
 } FndLockShared;
@@ -173,6 +197,8 @@ fnd_lock_shmem_startup(void)
 	{
 		int			i;
 
+		SpinLockInit(&fnd_lock_shared->range_mutex);
+		memset(fnd_lock_shared->ranges, 0, sizeof(fnd_lock_shared->ranges));
 		fnd_lock_shared->nslots = MaxBackends;
 		for (i = 0; i < MaxBackends; i++)
 		{
@@ -210,10 +236,10 @@ fnd_lock_my_slot(void)
 
 /*
  * Make sure the WAL record that covers the value nextval just returned is
- * flushed (and, with synchronous replication, acknowledged) before the value
- * leaves this function.
+ * flushed (and, with synchronous replication, acknowledged) before any
+ * token of its block leaves this server.
  *
- * Why this matters: nextval WAL-logs a value 32 ahead and hands out the
+ * Why this matters: nextval WAL-logs 32 values ahead and hands out the
  * values in between without logging.  Postgres only flushes that record
  * when the transaction that wrote it commits; a value handed to another
  * session from the same logged range, or to a transaction that is still
@@ -221,8 +247,7 @@ fnd_lock_my_slot(void)
  * Sequences are fine with that because their values are only used inside
  * the database; a fencing token is used outside, so we flush up to the
  * sequence page's LSN, which is at or past the record that covers our
- * value.  That is one flush per 32 tokens at most; the rest find the WAL
- * already flushed and return at once.
+ * value.  Most calls find the WAL already flushed and return at once.
  */
 static void
 fnd_token_make_durable(Oid seqid)
@@ -247,28 +272,138 @@ fnd_token_make_durable(Oid seqid)
 }
 
 /*
- * The next value of one of the extension's sequences, for a fencing token
- * or an election term.
+ * Blocks must not overlap: refuse a sequence whose increment was altered.
+ */
+static void
+fnd_token_check_sequence(Oid seqid, const char *seqname)
+{
+	HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+	int64		increment;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", seqid);
+	increment = ((Form_pg_sequence) GETSTRUCT(tup))->seqincrement;
+	ReleaseSysCache(tup);
+	if (increment != FND_TOKEN_BLOCK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sequence \"%s\" must have INCREMENT BY %d", seqname,
+						FND_TOKEN_BLOCK),
+				 errdetail("Each value reserves a block of that many tokens."),
+				 errhint("ALTER SEQUENCE %s INCREMENT BY %d, or reinstall the extension.",
+						 seqname, FND_TOKEN_BLOCK)));
+}
+
+/*
+ * Take the next token of (dbid, kind) from its reserved block.  Returns
+ * false if the block is used up (or there is none yet).
+ */
+static bool
+fnd_token_from_range(int kind, Oid seqid, int64 *token)
+{
+	FndLockShared *sh = fnd_lock_shared;
+	bool		ok = false;
+	int			i;
+
+	SpinLockAcquire(&sh->range_mutex);
+	for (i = 0; i < FND_TOKEN_RANGES; i++)
+	{
+		FndTokenRange *r = &sh->ranges[i];
+
+		if (r->dbid == MyDatabaseId && r->kind == kind && r->seqid == seqid &&
+			r->next < r->limit)
+		{
+			*token = r->next++;
+			ok = true;
+			break;
+		}
+	}
+	SpinLockRelease(&sh->range_mutex);
+	return ok;
+}
+
+/*
+ * Install the block starting at start, unless a newer block is already
+ * installed (a concurrent refill won the race: ours is simply skipped, so
+ * tokens never go backwards).  Returns false if no slot is free.
+ */
+static bool
+fnd_token_install_range(int kind, Oid seqid, int64 start)
+{
+	FndLockShared *sh = fnd_lock_shared;
+	FndTokenRange *slot = NULL;
+	FndTokenRange *free_slot = NULL;
+	int			i;
+
+	SpinLockAcquire(&sh->range_mutex);
+	for (i = 0; i < FND_TOKEN_RANGES; i++)
+	{
+		FndTokenRange *r = &sh->ranges[i];
+
+		if (r->dbid == MyDatabaseId && r->kind == kind)
+		{
+			slot = r;
+			break;
+		}
+		if (r->dbid == InvalidOid && free_slot == NULL)
+			free_slot = r;
+	}
+	if (slot == NULL && free_slot != NULL)
+	{
+		slot = free_slot;
+		slot->dbid = MyDatabaseId;
+		slot->kind = kind;
+		slot->seqid = InvalidOid;
+	}
+	if (slot != NULL)
+	{
+		/* a recreated extension has a new sequence: start over with it */
+		if (slot->seqid != seqid)
+		{
+			slot->seqid = seqid;
+			slot->next = slot->limit = 0;
+		}
+		if (start >= slot->limit)
+		{
+			slot->next = start;
+			slot->limit = start + FND_TOKEN_BLOCK;
+		}
+	}
+	SpinLockRelease(&sh->range_mutex);
+	return slot != NULL;
+}
+
+/*
+ * The next fencing token or election term (FND_TOKEN_FENCING or
+ * FND_TOKEN_TERM) of this database.
  *
  * Tokens must never be handed out twice, not across a crash, a restart or
- * a failover.  A sequence gives that: its state is WAL-logged before a
- * value is used (see fnd_token_make_durable), so crash recovery resumes
- * above every value handed out, and WAL replicates, so a promoted standby
- * continues above what the old primary handed out -- provided the standby
- * had received that WAL, which only synchronous replication guarantees.
- * Shared memory alone would restart from zero after a crash.
+ * a failover, and must increase in the order they are handed out.  They
+ * are backed by a sequence of the extension, fnd_fencing_seq or
+ * fnd_term_seq, with INCREMENT BY FND_TOKEN_BLOCK: each nextval reserves a
+ * block of that many tokens, which backends then take from shared memory
+ * in order, under a spinlock.  The sequence's state is WAL-logged before a
+ * value is used and we flush that WAL before handing out any token of the
+ * block (fnd_token_make_durable), so crash recovery resumes above every
+ * block ever reserved, and WAL replicates, so a promoted standby continues
+ * above the old primary's blocks -- provided it had received that WAL,
+ * which only synchronous replication guarantees.  Shared memory alone
+ * would restart from zero after a crash; a nextval per token would cost a
+ * buffer lock and, every 32 tokens, a WAL flush.
  *
  * The sequence is found in the schema of the calling SQL function, i.e.
  * the extension's schema, by two syscache probes per call: cheap, and
- * always right after DROP/CREATE EXTENSION.  Permissions on the sequence
- * are not checked: it is ours, and callers never touch it directly.
+ * always right after DROP/CREATE EXTENSION (whose new sequence starts
+ * over, as the old one would have after a reset).  Permissions on the
+ * sequence are not checked: it is ours, and callers never touch it.
  */
 int64
-fnd_next_token(FunctionCallInfo fcinfo, const char *seqname)
+fnd_next_token(FunctionCallInfo fcinfo, int kind)
 {
+	const char *seqname = (kind == FND_TOKEN_FENCING) ? FND_FENCING_SEQ : FND_TERM_SEQ;
 	Oid			nsp;
 	Oid			seqid;
-	int64		value;
+	int64		token;
 
 	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	seqid = OidIsValid(nsp) ? get_relname_relid(seqname, nsp) : InvalidOid;
@@ -279,9 +414,22 @@ fnd_next_token(FunctionCallInfo fcinfo, const char *seqname)
 						seqname),
 				 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
 
-	value = nextval_internal(seqid, false);
-	fnd_token_make_durable(seqid);
-	return value;
+	while (!fnd_token_from_range(kind, seqid, &token))
+	{
+		int64		start;
+
+		fnd_token_check_sequence(seqid, seqname);
+		/* like nextval, refuses to run on a standby or read-only */
+		start = nextval_internal(seqid, false);
+		fnd_token_make_durable(seqid);
+		if (!fnd_token_install_range(kind, seqid, start))
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_COORDINATION_FULL),
+					 errmsg("too many databases use foundation locks or elections"),
+					 errdetail("Token blocks are kept for at most %d database and sequence pairs.",
+							   FND_TOKEN_RANGES)));
+	}
+	return token;
 }
 
 /* ---------------------------------------------------------------------
@@ -497,7 +645,7 @@ fnd_lock_take_token(FunctionCallInfo fcinfo, const FndLockKey *key, int slot)
 
 	PG_TRY();
 	{
-		token = fnd_next_token(fcinfo, FND_FENCING_SEQ);
+		token = fnd_next_token(fcinfo, FND_TOKEN_FENCING);
 	}
 	PG_CATCH();
 	{

@@ -1,17 +1,20 @@
 -- lock: named locks with fencing tokens, FIFO waiters and leases
 
--- Fencing tokens and election terms come from sequences, not shared memory:
--- a sequence is WAL-logged before its values are used (and the C code
--- flushes that WAL before a token leaves the server), so after a crash or
--- restart it resumes above every value handed out, and it replicates, so a
--- promoted standby continues above the old primary (given synchronous
--- replication).  Only the extension's C functions call nextval on them.
-CREATE SEQUENCE fnd_fencing_seq;
+-- Fencing tokens and election terms are backed by sequences, not only by
+-- shared memory: each nextval reserves a block of 1024 tokens (INCREMENT BY
+-- must equal FND_TOKEN_BLOCK in src/lock.h) that backends hand out in order
+-- from shared memory.  A sequence is WAL-logged before its values are used
+-- (and the C code flushes that WAL before a token of the block leaves the
+-- server), so after a crash or restart it resumes above every block
+-- reserved, and it replicates, so a promoted standby continues above the
+-- old primary (given synchronous replication).  Only the extension's C
+-- functions call nextval on them.
+CREATE SEQUENCE fnd_fencing_seq INCREMENT BY 1024;
 COMMENT ON SEQUENCE fnd_fencing_seq IS
-'Source of lock fencing tokens (used by fnd_lock_acquire only; never reset it)';
-CREATE SEQUENCE fnd_term_seq;
+'Reserves blocks of 1024 lock fencing tokens (used by fnd_lock_acquire only; never alter or reset it)';
+CREATE SEQUENCE fnd_term_seq INCREMENT BY 1024;
 COMMENT ON SEQUENCE fnd_term_seq IS
-'Source of leader election terms (used by fnd_elect_leader only; never reset it)';
+'Reserves blocks of 1024 election terms (used by fnd_elect_leader only; never alter or reset it)';
 REVOKE ALL ON SEQUENCE fnd_fencing_seq, fnd_term_seq FROM PUBLIC;
 
 CREATE FUNCTION fnd_lock_acquire(name text, wait interval DEFAULT '0',

@@ -279,7 +279,6 @@ killer_main(void *arg __attribute__((unused)))
 		char		pidbuf[16];
 		const char *params[1];
 		PGresult   *res;
-
 		int			slept;
 
 		/* sleep in short slices so the end of the run is noticed */
