@@ -143,6 +143,7 @@ static HTAB *fnd_lock_htab = NULL;
 static bool fnd_lock_touched = false;	/* ever queued or held anything */
 static FndLockKey fnd_lock_wait_key;	/* the lock we queue for or await */
 static XLogRecPtr fnd_token_synced = InvalidXLogRecPtr;
+static int	fnd_range_hint[2] = {-1, -1};	/* last slot used, per kind */
 
 static LWLock *
 fnd_lock_lwlock(void)
@@ -306,16 +307,23 @@ fnd_token_from_range(int kind, Oid seqid, int64 *token)
 	int			i;
 
 	SpinLockAcquire(&sh->range_mutex);
-	for (i = 0; i < FND_TOKEN_RANGES; i++)
+	/* usually the slot found last time; otherwise scan (short, rare) */
+	i = fnd_range_hint[kind];
+	if (i < 0 || sh->ranges[i].dbid != MyDatabaseId || sh->ranges[i].kind != kind)
+	{
+		for (i = 0; i < FND_TOKEN_RANGES; i++)
+			if (sh->ranges[i].dbid == MyDatabaseId && sh->ranges[i].kind == kind)
+				break;
+	}
+	if (i < FND_TOKEN_RANGES)
 	{
 		FndTokenRange *r = &sh->ranges[i];
 
-		if (r->dbid == MyDatabaseId && r->kind == kind && r->seqid == seqid &&
-			r->next < r->limit)
+		fnd_range_hint[kind] = i;
+		if (r->seqid == seqid && r->next < r->limit)
 		{
 			*token = r->next++;
 			ok = true;
-			break;
 		}
 	}
 	SpinLockRelease(&sh->range_mutex);
