@@ -30,22 +30,27 @@
  *
  * Fencing tokens come from blocks reserved from the sequence fnd_fencing_seq
  * in the extension's schema (see fnd_next_token for why that is crash- and
- * failover-safe).
- * nextval cannot run under our LWLock, so a new holder is first installed
- * with token 0 ("pending": held, but nobody knows a token yet), then takes
- * a token, then stores it.  Because the next holder can only be installed
- * after this one lets go, which is after it took its token, tokens of one
- * name strictly increase in acquisition order.  A pending holding never
- * expires and cannot be released by token; if nextval fails, it is passed
- * on.
+ * failover-safe).  A new holder takes its token from the block at the
+ * moment it becomes holder, under the LWLock -- also when it is handed the
+ * lock, so a woken waiter needs no lock at all.  Since the next holder can
+ * only be installed after this one lets go, tokens of one name strictly
+ * increase in acquisition order.  When the block is used up, reserving the
+ * next one (nextval) cannot happen under our LWLock: the holder is then
+ * installed with token 0 ("pending": held, but nobody knows a token yet),
+ * fetches a token, and stores it.  A pending holding never expires and
+ * cannot be released by token; if fetching fails, it is passed on.
  *
  * Locking protocol: the single LWLock fnd_lwlocks(&fnd_lock_service)[0]
- * guards the hash table and every waiter slot's queue fields (next, queued,
- * granted, session, role, lease_usec).  The spinlock range_mutex guards the
- * token blocks.  It is taken exclusively by anything
- * that changes them and shared by the fnd_locks view.  No catalog access,
- * nextval or sleep happens while it is held, except the role membership
- * check of fnd_role_may_manage, which reads caches.
+ * guards the hash table and every waiter slot's fields (next, queued,
+ * granted, token, session, role, lease_usec).  It is taken exclusively by
+ * anything that changes them and shared by the fnd_locks view.  Exception:
+ * a woken waiter reads its own granted and token without it (the granter
+ * writes token, then a write barrier, then granted), and clears them once
+ * it is no longer queued, when nobody else writes them.  The spinlock
+ * range_mutex guards the token blocks; it may be taken while holding the
+ * LWLock, never the other way round.  No catalog access, nextval or sleep
+ * happens under the LWLock, except the role membership check of
+ * fnd_role_may_manage, which reads caches.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,8 +58,8 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "catalog/pg_sequence.h"
 #include "access/xlog.h"
+#include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -104,7 +109,9 @@ typedef struct FndLockWaiter
 	ConditionVariable cv;		/* this backend sleeps here while queued */
 	int			next;			/* next slot in the same queue, or -1 */
 	bool		queued;
-	bool		granted;		/* made holder by a hand-off, token pending */
+	bool		granted;		/* made holder by a hand-off */
+	int64		token;			/* its token, or 0 if the new holder must
+								 * fetch one (block used up) */
 	FndSession	session;
 	Oid			role;
 	int64		lease_usec;
@@ -297,10 +304,13 @@ fnd_token_check_sequence(Oid seqid, const char *seqname)
 
 /*
  * Take the next token of (dbid, kind) from its reserved block.  Returns
- * false if the block is used up (or there is none yet).
+ * false if the block is used up (or there is none yet).  Cheap (one
+ * spinlock), so callers may hold the lock table LWLock; it needs no
+ * catalog access, so it works for any database (hand-off on session exit
+ * or by the supervisor).
  */
 static bool
-fnd_token_from_range(int kind, Oid seqid, int64 *token)
+fnd_token_take(Oid dbid, int kind, int64 *token)
 {
 	FndLockShared *sh = fnd_lock_shared;
 	bool		ok = false;
@@ -309,10 +319,10 @@ fnd_token_from_range(int kind, Oid seqid, int64 *token)
 	SpinLockAcquire(&sh->range_mutex);
 	/* usually the slot found last time; otherwise scan (short, rare) */
 	i = fnd_range_hint[kind];
-	if (i < 0 || sh->ranges[i].dbid != MyDatabaseId || sh->ranges[i].kind != kind)
+	if (i < 0 || sh->ranges[i].dbid != dbid || sh->ranges[i].kind != kind)
 	{
 		for (i = 0; i < FND_TOKEN_RANGES; i++)
-			if (sh->ranges[i].dbid == MyDatabaseId && sh->ranges[i].kind == kind)
+			if (sh->ranges[i].dbid == dbid && sh->ranges[i].kind == kind)
 				break;
 	}
 	if (i < FND_TOKEN_RANGES)
@@ -320,7 +330,7 @@ fnd_token_from_range(int kind, Oid seqid, int64 *token)
 		FndTokenRange *r = &sh->ranges[i];
 
 		fnd_range_hint[kind] = i;
-		if (r->seqid == seqid && r->next < r->limit)
+		if (r->next < r->limit)
 		{
 			*token = r->next++;
 			ok = true;
@@ -399,33 +409,32 @@ fnd_token_install_range(int kind, Oid seqid, int64 start)
  * would restart from zero after a crash; a nextval per token would cost a
  * buffer lock and, every 32 tokens, a WAL flush.
  *
- * The sequence is found in the schema of the calling SQL function, i.e.
- * the extension's schema, by two syscache probes per call: cheap, and
- * always right after DROP/CREATE EXTENSION (whose new sequence starts
- * over, as the old one would have after a reset).  Permissions on the
+ * The sequence is found, when a block is needed, in the schema of the
+ * calling SQL function, i.e. the extension's schema: always right after
+ * DROP/CREATE EXTENSION (whose new sequence starts over once the block in
+ * use runs out).  Permissions on the
  * sequence are not checked: it is ours, and callers never touch it.
  */
 int64
 fnd_next_token(FunctionCallInfo fcinfo, int kind)
 {
 	const char *seqname = (kind == FND_TOKEN_FENCING) ? FND_FENCING_SEQ : FND_TERM_SEQ;
-	Oid			nsp;
-	Oid			seqid;
 	int64		token;
 
-	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	seqid = OidIsValid(nsp) ? get_relname_relid(seqname, nsp) : InvalidOid;
-	if (!OidIsValid(seqid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("sequence \"%s\" of extension foundation does not exist",
-						seqname),
-				 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
-
-	while (!fnd_token_from_range(kind, seqid, &token))
+	while (!fnd_token_take(MyDatabaseId, kind, &token))
 	{
+		Oid			nsp;
+		Oid			seqid;
 		int64		start;
 
+		nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+		seqid = OidIsValid(nsp) ? get_relname_relid(seqname, nsp) : InvalidOid;
+		if (!OidIsValid(seqid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("sequence \"%s\" of extension foundation does not exist",
+							seqname),
+					 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
 		fnd_token_check_sequence(seqid, seqname);
 		/* like nextval, refuses to run on a standby or read-only */
 		start = nextval_internal(seqid, false);
@@ -446,8 +455,8 @@ fnd_next_token(FunctionCallInfo fcinfo, int kind)
  */
 
 /*
- * The current holding of lk ends: make the head waiter the holder (token
- * pending) and wake it, or free the entry.  Returns false if the entry was
+ * The current holding of lk ends: make the head waiter the holder (with a
+ * token if the block has one, else pending) and wake it, or free the entry.  Returns false if the entry was
  * removed (lk is then invalid).
  */
 static bool
@@ -463,15 +472,24 @@ fnd_lock_grant_next(FndLock *lk, TimestampTz now)
 		lk->nwaiters--;
 		w->next = -1;
 		w->queued = false;
-		w->granted = true;
 
 		lk->held = true;
-		lk->token = 0;
 		lk->owner = w->session;
 		lk->owner_role = w->role;
 		lk->acquired_at = now;
 		lk->lease_usec = w->lease_usec;
 		lk->lease_expires = 0;
+		/*
+		 * Hand the token over too, if the block has one left.  A lease only
+		 * starts when the new holder has woken up and takes over (so a slow
+		 * wake-up cannot eat it): until then the holding does not expire.
+		 */
+		if (!fnd_token_take(lk->key.dbid, FND_TOKEN_FENCING, &lk->token))
+			lk->token = 0;		/* pending: the new holder fetches one */
+		w->token = lk->token;
+		/* the waiter may read granted without the LWLock: token first */
+		pg_write_barrier();
+		w->granted = true;
 
 		ConditionVariableSignal(&w->cv);
 		return true;
@@ -536,8 +554,8 @@ fnd_lock_dequeue(FndLock *lk, int slot)
 }
 
 /*
- * This backend gives up on a lock it was queued for or was handed but has
- * no token for yet: leave the queue, or pass the lock on.
+ * This backend gives up on a lock it was queued for, was handed, or holds
+ * without a token yet: leave the queue, or pass the lock on.
  */
 static void
 fnd_lock_abandon(const FndLockKey *key, int slot)
@@ -545,16 +563,20 @@ fnd_lock_abandon(const FndLockKey *key, int slot)
 	FndLockWaiter *w = &fnd_lock_shared->waiters[slot];
 	TimestampTz now = fnd_now();
 	FndLock    *lk = hash_search(fnd_lock_htab, key, HASH_FIND, NULL);
+	bool		was_granted = w->granted;
 
 	if (lk != NULL && w->queued)
 		fnd_lock_dequeue(lk, slot);
 	w->queued = false;
 	w->next = -1;
 	w->granted = false;
+	w->token = 0;
 
 	if (lk == NULL)
 		return;
-	if (lk->held && lk->token == 0 && fnd_session_is_me(&lk->owner))
+	/* handed to us (token or not) or still pending: pass it on */
+	if (lk->held && fnd_session_is_me(&lk->owner) &&
+		(was_granted || lk->token == 0))
 		fnd_lock_grant_next(lk, now);
 	else if (!lk->held && lk->head < 0)
 		hash_search(fnd_lock_htab, key, HASH_REMOVE, NULL);
@@ -575,7 +597,8 @@ fnd_lock_release_lwlock(void)
 
 /*
  * Sleep until this backend is handed the lock it is queued for, or the
- * deadline passes.  Returns true if it got the lock (token still pending).
+ * deadline passes.  Returns true if it got the lock (then w->granted stays
+ * set, and w->token is its token or 0 if it must fetch one).
  * On timeout it leaves the queue; on error (cancel, statement_timeout,
  * terminate via ERROR) it leaves the queue or passes the lock on.
  */
@@ -593,18 +616,22 @@ fnd_lock_wait(const FndLockKey *key, int slot, TimestampTz deadline)
 		{
 			TimestampTz now;
 			TimestampTz wake = deadline;
-			FndLock    *lk = NULL;
+			FndLock    *lk;
+
+			/* handed over while we slept?  (set under the LWLock) */
+			pg_read_barrier();
+			if (w->granted)
+			{
+				got = true;
+				break;
+			}
 
 			LWLockAcquire(lock, LW_EXCLUSIVE);
 			now = fnd_now();
-			if (!w->granted)
-			{
-				/* a lapsed lease of the holder hands the lock on here */
-				lk = fnd_lock_find(key, now);
-			}
+			/* a lapsed lease of the holder hands the lock on here */
+			lk = fnd_lock_find(key, now);
 			if (w->granted)
 			{
-				w->granted = false;
 				got = true;
 				LWLockRelease(lock);
 				break;
@@ -682,6 +709,28 @@ fnd_lock_take_token(FunctionCallInfo fcinfo, const FndLockKey *key, int slot)
 	LWLockRelease(lock);
 
 	return token;
+}
+
+/*
+ * We were handed a leased lock with its token: start the lease now.
+ */
+static void
+fnd_lock_start_lease(const FndLockKey *key, int64 token)
+{
+	LWLock	   *lock = fnd_lock_lwlock();
+	FndLock    *lk;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	lk = hash_search(fnd_lock_htab, key, HASH_FIND, NULL);
+	if (lk == NULL || !lk->held || lk->token != token ||
+		!fnd_session_is_me(&lk->owner))
+	{
+		LWLockRelease(lock);
+		elog(ERROR, "foundation lock \"%s\" lost before its lease started",
+			 key->name);
+	}
+	lk->lease_expires = fnd_now() + lk->lease_usec;
+	LWLockRelease(lock);
 }
 
 /* ---------------------------------------------------------------------
@@ -773,14 +822,25 @@ fnd_lock_acquire(PG_FUNCTION_ARGS)
 	memcpy(&fnd_lock_wait_key, &key, sizeof(key));
 	if (!lk->held)
 	{
-		/* free (hence no queue): take it, token pending */
+		/* free (hence no queue): take it */
 		lk->held = true;
-		lk->token = 0;
 		fnd_session_self(&lk->owner);
 		lk->owner_role = GetUserId();
 		lk->acquired_at = now;
 		lk->lease_usec = lease_usec;
 		lk->lease_expires = 0;
+		if (fnd_token_take(MyDatabaseId, FND_TOKEN_FENCING, &token))
+		{
+			/* the usual case: a token from the block, all under the LWLock */
+			lk->token = token;
+			if (lease_usec > 0)
+				lk->lease_expires = now + lease_usec;
+			LWLockRelease(lock);
+			fnd_telemetry_count("foundation.lock.acquired", 1);
+			PG_RETURN_INT64(token);
+		}
+		/* block used up: hold it with the token pending, fetch one below */
+		lk->token = 0;
 		got = true;
 	}
 	else if (wait_usec == 0)
@@ -797,6 +857,7 @@ fnd_lock_acquire(PG_FUNCTION_ARGS)
 		w->role = GetUserId();
 		w->lease_usec = lease_usec;
 		w->granted = false;
+		w->token = 0;
 		w->queued = true;
 		w->next = -1;
 		if (lk->tail >= 0)
@@ -823,7 +884,23 @@ fnd_lock_acquire(PG_FUNCTION_ARGS)
 		}
 	}
 
-	token = fnd_lock_take_token(fcinfo, &key, slot);
+	{
+		FndLockWaiter *w = &fnd_lock_shared->waiters[slot];
+
+		/* handed over with a token, or pending (ours or handed) */
+		pg_read_barrier();
+		if (w->granted && w->token != 0)
+		{
+			token = w->token;
+			if (lease_usec > 0)
+				fnd_lock_start_lease(&key, token);
+		}
+		else
+			token = fnd_lock_take_token(fcinfo, &key, slot);
+		/* only this backend writes these while it is not queued */
+		w->granted = false;
+		w->token = 0;
+	}
 	fnd_telemetry_count("foundation.lock.acquired", 1);
 	PG_RETURN_INT64(token);
 }

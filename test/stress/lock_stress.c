@@ -10,10 +10,13 @@
  *		holding is known to last from the moment after fnd_lock_acquire
  *		returned (clock_timestamp() evaluated after it) to the moment before
  *		fnd_lock_release ran (clock_timestamp() evaluated before it), and
- *		only if that release succeeded; a holding whose session was killed,
- *		or whose lease ran out, is only known to exist at its start.  Known
- *		intervals lie inside the true ones, so an overlap of known intervals
- *		is a real violation, never a false alarm;
+ *		only if that release succeeded; a session-owned holding whose
+ *		session was killed is only known to exist at its start; a leased
+ *		holding whose release failed (its lease ran out, maybe even before
+ *		acquire returned) is not known to exist at any recorded moment and
+ *		is left out of the per-name checks.  Known intervals lie inside the
+ *		true ones, so an overlap of known intervals is a real violation,
+ *		never a false alarm;
  *	  - tokens are never handed out twice, and increase per name in the
  *		order of acquisition;
  *	  - every acquire returned a token, returned NULL after its wait, or
@@ -24,8 +27,8 @@
  *
  *	  Prints the operations done and the violations found; exits 1 if any.
  *
- *	  With LOCK_STRESS_INJECT=1 a fake holding that overlaps a real one with
- *	  the same token is added before the checks, to show they can fail.
+ *	  With LOCK_STRESS_INJECT=1 two fake holdings of one name, with the same
+ *	  token and overlapping, are added before the checks, to show they fail.
  *
  *	  usage: lock_stress SESSIONS SECONDS NAMES KILL_INTERVAL_MS
  *	  Connection parameters come from the PG* environment variables.
@@ -42,7 +45,7 @@
 
 typedef struct Holding
 {
-	int			name;
+	int			name;			/* -1: not known to hold at any moment */
 	long long	token;
 	long long	start;			/* server clock, usec, just after acquiring */
 	long long	end;			/* just before a successful release, or start */
@@ -229,8 +232,11 @@ worker_main(void *arg)
 			PQclear(res);
 			continue;
 		}
-		/* the holding is only known to exist at its start */
-		add_holding(w, n, token, start, start);
+		/*
+		 * A session lock is known to be held at its start; a leased one whose
+		 * release failed may have lapsed before acquire returned.
+		 */
+		add_holding(w, lease_ms ? -1 : n, token, start, start);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK && session_gone(conn, res))
 		{
 			w->killed++;
@@ -382,7 +388,7 @@ main(int argc, char **argv)
 		errors += workers[i].errors;
 		lost += workers[i].lost;
 	}
-	all = malloc(sizeof(Holding) * (nall + 1));
+	all = malloc(sizeof(Holding) * (nall + 2));
 	nall = 0;
 	for (i = 0; i < nsessions; i++)
 	{
@@ -390,11 +396,16 @@ main(int argc, char **argv)
 		nall += workers[i].nholdings;
 	}
 
-	if (getenv("LOCK_STRESS_INJECT") != NULL && nall > 0)
+	if (getenv("LOCK_STRESS_INJECT") != NULL)
 	{
-		all[nall] = all[0];
-		all[nall].start = all[0].start + (all[0].end - all[0].start) / 2;
-		nall++;
+		/* two holdings of one name with one token, the second inside the first */
+		all[nall].name = 0;
+		all[nall].token = 1;
+		all[nall].start = 1000;
+		all[nall].end = 3000;
+		all[nall + 1] = all[nall];
+		all[nall + 1].start = 2000;
+		nall += 2;
 	}
 
 	/* tokens never repeat (one sequence serves every name) */
@@ -413,7 +424,7 @@ main(int argc, char **argv)
 		long		j;
 		long long	maxend = 0;
 
-		if (all[i].name != all[i - 1].name)
+		if (all[i].name < 0 || all[i].name != all[i - 1].name)
 			continue;
 		if (all[i].token <= all[i - 1].token)
 		{
