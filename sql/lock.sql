@@ -33,6 +33,7 @@ SELECT :t2 > :t1 AS token_increased;
 
 -- only the matching token releases or renews: FN602 otherwise
 SELECT pg_temp.err(format('SELECT fnd_lock_release(%L, %s)', 'lk.a', :t2 + 1000));
+SELECT pg_temp.err('SELECT fnd_lock_release(''lk.a'', 0)');
 SELECT pg_temp.err(format('SELECT fnd_lock_renew(%L, %s)', 'lk.a', :t1));
 -- renewing a session-owned lock checks the token and returns NULL (no lease)
 SELECT fnd_lock_renew('lk.a', :t2) IS NULL AS no_lease;

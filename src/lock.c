@@ -725,9 +725,12 @@ fnd_lock_start_lease(const FndLockKey *key, int64 token)
 	if (lk == NULL || !lk->held || lk->token != token ||
 		!fnd_session_is_me(&lk->owner))
 	{
+		/* someone who read the token in fnd_locks released it meanwhile */
 		LWLockRelease(lock);
-		elog(ERROR, "foundation lock \"%s\" lost before its lease started",
-			 key->name);
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
+				 errmsg("lock \"%s\" was released with its token before this session took over",
+						key->name)));
 	}
 	lk->lease_expires = fnd_now() + lk->lease_usec;
 	LWLockRelease(lock);
@@ -925,7 +928,8 @@ fnd_lock_check_holder(FndLock *lk, bool has_token, int64 token)
 		}
 		return;
 	}
-	if (lk->token != token)
+	/* a pending holding (token 0) cannot be acted on by token */
+	if (lk->token == 0 || lk->token != token)
 	{
 		LWLockRelease(fnd_lock_lwlock());
 		ereport(ERROR,
