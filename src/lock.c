@@ -1167,7 +1167,8 @@ fnd_lock_session_exit(void)
 	{
 		if (!lk->held || !fnd_session_is_me(&lk->owner))
 			continue;
-		if (lk->lease_usec == 0 || lk->token == 0)
+		/* session-owned, pending, or handed over with its lease not started */
+		if (lk->lease_usec == 0 || lk->token == 0 || lk->lease_expires == 0)
 			(void) fnd_lock_grant_next(lk, now);
 		else
 			memset(&lk->owner, 0, sizeof(lk->owner));
