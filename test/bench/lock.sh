@@ -33,9 +33,9 @@ bench_compare "election: fnd_elect_leader renew vs SELECT 1" 1 \
 # the same work measured inside one backend, free of client round trips
 # (the shared machine makes pgbench at one client noisy): ns per operation
 # above the baseline's
-bench_inbackend "lock: acquire+release in one backend, ns over advisory" 100000 \
+bench_inbackend "lock: acquire+release in one backend, ns over advisory lock+unlock" 100000 \
 	"SELECT count(fnd_lock_acquire('bench.ib.' || g)), count(fnd_lock_release('bench.ib.' || g)) FROM generate_series(1, :n) g" \
-	"SELECT count(pg_try_advisory_xact_lock(g)), count(('bench.ib.' || g) || ('bench.ib.' || g)) FROM generate_series(1, :n) g"
+	"SELECT count(pg_try_advisory_lock(g)), count(pg_advisory_unlock(g)), count(('bench.ib.' || g) || ('bench.ib.' || g)) FROM generate_series(1, :n) g"
 bench_inbackend "election: renew in one backend, ns over SELECT 1" 100000 \
 	"SELECT count(fnd_elect_leader('bench.group', 'leader', '1 hour')) FROM generate_series(1, :n) g" \
 	"SELECT count(1) FROM generate_series(1, :n) g"
