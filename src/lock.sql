@@ -16,6 +16,10 @@ CREATE SEQUENCE fnd_term_seq INCREMENT BY 1024;
 COMMENT ON SEQUENCE fnd_term_seq IS
 'Reserves blocks of 1024 election terms (used by fnd_elect_leader only; never alter or reset it)';
 REVOKE ALL ON SEQUENCE fnd_fencing_seq, fnd_term_seq FROM PUBLIC;
+-- pg_dump keeps their position, so a restored database continues above
+-- every token and term handed out before the dump
+SELECT pg_catalog.pg_extension_config_dump('fnd_fencing_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fnd_term_seq', '');
 
 CREATE FUNCTION fnd_lock_acquire(name text, wait interval DEFAULT '0',
                                  lease interval DEFAULT NULL)

@@ -1,7 +1,8 @@
 # Fencing tokens and election terms after a clean restart and after a crash
 # restart (kill -9 of a backend) are larger than any handed out before,
 # including tokens handed out inside a transaction that never committed.
-# Shared-memory state (held locks, leaders) is gone after either.
+# Shared-memory state (held locks, leaders) is gone after either.  A
+# pg_dump/restore round trip keeps tokens and terms growing too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -98,6 +99,21 @@ ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'server is back after t
 eval { $bg->quit; };
 my $t6 = $node->safe_psql('postgres', "SELECT fnd_lock_acquire('once')");
 cmp_ok($t6, '>', $t5, "a token after the second crash ($t6) is larger than the last one ($t5)");
+
+# pg_dump keeps the sequences' position: a restored database continues above
+my $dumpfile = $node->basedir . '/lock.dump.sql';
+$node->safe_psql('postgres', "SELECT fnd_elect_leader('g3', 'c', '1 hour')");
+my $e7 = $node->safe_psql('postgres', "SELECT term FROM fnd_leader('g3')");
+$node->command_ok([ 'pg_dump', '-f', $dumpfile, '-d', $node->connstr('postgres') ],
+	'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dumpfile,
+		'-d', $node->connstr('restored') ], 'restore');
+my $t7 = $node->safe_psql('restored', "SELECT fnd_lock_acquire('after.restore')");
+cmp_ok($t7, '>', $t6, "a token in the restored database ($t7) is larger than before the dump ($t6)");
+$node->safe_psql('restored', "SELECT fnd_elect_leader('g3', 'c', '1 hour')");
+cmp_ok($node->safe_psql('restored', "SELECT term FROM fnd_leader('g3')"), '>', $e7,
+	'so is a term');
 
 $node->stop;
 unlike(slurp_file($node->logfile), qr/TRAP:/, 'no assertion failure in the server log');
