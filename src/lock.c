@@ -40,10 +40,14 @@
  * fetches a token, and stores it.  A pending holding never expires and
  * cannot be released by token; if fetching fails, it is passed on.
  *
- * Locking protocol: the single LWLock fnd_lwlocks(&fnd_lock_service)[0]
- * guards the hash table and every waiter slot's fields (next, queued,
- * granted, token, session, role, lease_usec).  It is taken exclusively by
- * anything that changes them and shared by the fnd_locks view.  Exception:
+ * Locking protocol: the hash table is split in FND_LOCK_PARTITIONS
+ * partitions, as the lock manager's is; the LWLock of a key's partition
+ * (fnd_lock_lwlock(key)) guards its entry and the fields of the waiter
+ * slots queued on it (next, queued, granted, token, session, role,
+ * lease_usec).  It is taken exclusively by anything that changes them.
+ * Scans of the whole table (fnd_locks view shared, supervisor and session
+ * exit exclusive) take every partition lock in order.  The entry count
+ * nlocks is an atomic, so capacity is exact.  Exception:
  * a woken waiter reads its own granted and token without it (the granter
  * writes token, then a write barrier, then granted), and clears them once
  * it is no longer queued, when nobody else writes them.  The spinlock
@@ -135,11 +139,15 @@ typedef struct FndTokenRange
 
 typedef struct FndLockShared
 {
+	pg_atomic_uint32 nlocks;	/* entries in the lock table */
 	slock_t		range_mutex;	/* guards ranges[] */
 	FndTokenRange ranges[FND_TOKEN_RANGES];
 	int			nslots;
 	FndLockWaiter waiters[FLEXIBLE_ARRAY_MEMBER];
 } FndLockShared;
+
+/* Partitions of the lock table, each with its LWLock (a power of 2). */
+#define FND_LOCK_PARTITIONS	16
 
 static int	fnd_max_locks = 10000;
 
@@ -152,10 +160,34 @@ static FndLockKey fnd_lock_wait_key;	/* the lock we queue for or await */
 static XLogRecPtr fnd_token_synced = InvalidXLogRecPtr;
 static int	fnd_range_hint[2] = {-1, -1};	/* last slot used, per kind */
 
+/* The partition LWLock that guards key's entry (and its waiters). */
 static LWLock *
-fnd_lock_lwlock(void)
+fnd_lock_lwlock(const FndLockKey *key)
 {
-	return &fnd_lwlocks(&fnd_lock_service)[0].lock;
+	uint32		hash = get_hash_value(fnd_lock_htab, key);
+
+	return &fnd_lwlocks(&fnd_lock_service)[hash % FND_LOCK_PARTITIONS].lock;
+}
+
+/* Every partition, in order (scans of the whole table). */
+static void
+fnd_lock_lwlock_all(LWLockMode mode)
+{
+	LWLockPadded *locks = fnd_lwlocks(&fnd_lock_service);
+	int			i;
+
+	for (i = 0; i < FND_LOCK_PARTITIONS; i++)
+		LWLockAcquire(&locks[i].lock, mode);
+}
+
+static void
+fnd_lock_unlock_all(void)
+{
+	LWLockPadded *locks = fnd_lwlocks(&fnd_lock_service);
+	int			i;
+
+	for (i = FND_LOCK_PARTITIONS - 1; i >= 0; i--)
+		LWLockRelease(&locks[i].lock);
 }
 
 /* ---------------------------------------------------------------------
@@ -205,6 +237,7 @@ fnd_lock_shmem_startup(void)
 	{
 		int			i;
 
+		pg_atomic_init_u32(&fnd_lock_shared->nlocks, 0);
 		SpinLockInit(&fnd_lock_shared->range_mutex);
 		memset(fnd_lock_shared->ranges, 0, sizeof(fnd_lock_shared->ranges));
 		fnd_lock_shared->nslots = MaxBackends;
@@ -221,9 +254,10 @@ fnd_lock_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(FndLockKey);
 	info.entrysize = sizeof(FndLock);
+	info.num_partitions = FND_LOCK_PARTITIONS;
 	fnd_lock_htab = ShmemInitHash("foundation lock table",
 								  fnd_max_locks, fnd_max_locks,
-								  &info, HASH_ELEM | HASH_BLOBS);
+								  &info, HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
 }
 
 /* This backend's waiter slot. */
@@ -497,6 +531,7 @@ fnd_lock_grant_next(FndLock *lk, TimestampTz now)
 
 	lk->held = false;
 	hash_search(fnd_lock_htab, &lk->key, HASH_REMOVE, NULL);
+	pg_atomic_fetch_sub_u32(&fnd_lock_shared->nlocks, 1);
 	return false;
 }
 
@@ -579,15 +614,22 @@ fnd_lock_abandon(const FndLockKey *key, int slot)
 		(was_granted || lk->token == 0))
 		fnd_lock_grant_next(lk, now);
 	else if (!lk->held && lk->head < 0)
+	{
 		hash_search(fnd_lock_htab, key, HASH_REMOVE, NULL);
+		pg_atomic_fetch_sub_u32(&fnd_lock_shared->nlocks, 1);
+	}
 }
 
-/* Error out after releasing the LWLock, so catch blocks never hold it. */
+/* For catch blocks: let go of a partition LWLock the error left held. */
 static void
 fnd_lock_release_lwlock(void)
 {
-	if (LWLockHeldByMe(fnd_lock_lwlock()))
-		LWLockRelease(fnd_lock_lwlock());
+	LWLockPadded *locks = fnd_lwlocks(&fnd_lock_service);
+	int			i;
+
+	for (i = 0; i < FND_LOCK_PARTITIONS; i++)
+		if (LWLockHeldByMe(&locks[i].lock))
+			LWLockRelease(&locks[i].lock);
 }
 
 /* ---------------------------------------------------------------------
@@ -606,7 +648,7 @@ static bool
 fnd_lock_wait(const FndLockKey *key, int slot, TimestampTz deadline)
 {
 	FndLockWaiter *w = &fnd_lock_shared->waiters[slot];
-	LWLock	   *lock = fnd_lock_lwlock();
+	LWLock	   *lock = fnd_lock_lwlock(key);
 	volatile bool got = false;
 
 	ConditionVariablePrepareToSleep(&w->cv);
@@ -673,7 +715,7 @@ fnd_lock_wait(const FndLockKey *key, int slot, TimestampTz deadline)
 static int64
 fnd_lock_take_token(FunctionCallInfo fcinfo, const FndLockKey *key, int slot)
 {
-	LWLock	   *lock = fnd_lock_lwlock();
+	LWLock	   *lock = fnd_lock_lwlock(key);
 	volatile int64 token = 0;
 	FndLock    *lk;
 	TimestampTz now;
@@ -717,7 +759,7 @@ fnd_lock_take_token(FunctionCallInfo fcinfo, const FndLockKey *key, int slot)
 static void
 fnd_lock_start_lease(const FndLockKey *key, int64 token)
 {
-	LWLock	   *lock = fnd_lock_lwlock();
+	LWLock	   *lock = fnd_lock_lwlock(key);
 	FndLock    *lk;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -785,7 +827,7 @@ fnd_lock_acquire(PG_FUNCTION_ARGS)
 	fnd_session_track();
 	fnd_lock_touched = true;
 
-	lock = fnd_lock_lwlock();
+	lock = fnd_lock_lwlock(&key);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = fnd_now();
 	lk = fnd_lock_find(&key, now);
@@ -807,9 +849,11 @@ fnd_lock_acquire(PG_FUNCTION_ARGS)
 	{
 		bool		found;
 
-		if (hash_get_num_entries(fnd_lock_htab) >= fnd_max_locks ||
+		/* count first, so capacity is exact across partitions */
+		if (pg_atomic_fetch_add_u32(&fnd_lock_shared->nlocks, 1) >= (uint32) fnd_max_locks ||
 			(lk = hash_search(fnd_lock_htab, &key, HASH_ENTER_NULL, &found)) == NULL)
 		{
+			pg_atomic_fetch_sub_u32(&fnd_lock_shared->nlocks, 1);
 			LWLockRelease(lock);
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_COORDINATION_FULL),
@@ -919,7 +963,7 @@ fnd_lock_check_holder(FndLock *lk, bool has_token, int64 token)
 	{
 		if (!fnd_session_is_me(&lk->owner))
 		{
-			LWLockRelease(fnd_lock_lwlock());
+			LWLockRelease(fnd_lock_lwlock(&lk->key));
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
 					 errmsg("lock \"%s\" is not held by this session",
@@ -931,7 +975,7 @@ fnd_lock_check_holder(FndLock *lk, bool has_token, int64 token)
 	/* a pending holding (token 0) cannot be acted on by token */
 	if (lk->token == 0 || lk->token != token)
 	{
-		LWLockRelease(fnd_lock_lwlock());
+		LWLockRelease(fnd_lock_lwlock(&lk->key));
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
 				 errmsg("lock \"%s\" is not held with fencing token " INT64_FORMAT,
@@ -940,7 +984,7 @@ fnd_lock_check_holder(FndLock *lk, bool has_token, int64 token)
 	}
 	if (lk->owner_role != GetUserId() && !fnd_role_may_manage(lk->owner_role))
 	{
-		LWLockRelease(fnd_lock_lwlock());
+		LWLockRelease(fnd_lock_lwlock(&lk->key));
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
 				 errmsg("lock \"%s\" belongs to another role", lk->key.name),
@@ -964,7 +1008,7 @@ fnd_lock_release(PG_FUNCTION_ARGS)
 	fnd_require_shmem();
 	fnd_lock_key(fcinfo, &key);
 
-	lock = fnd_lock_lwlock();
+	lock = fnd_lock_lwlock(&key);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = fnd_now();
 	lk = fnd_lock_find(&key, now);
@@ -1008,7 +1052,7 @@ fnd_lock_renew(PG_FUNCTION_ARGS)
 				 errmsg("token must not be null")));
 	token = PG_GETARG_INT64(1);
 
-	lock = fnd_lock_lwlock();
+	lock = fnd_lock_lwlock(&key);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = fnd_now();
 	lk = fnd_lock_find(&key, now);
@@ -1054,7 +1098,7 @@ fnd_locks_list(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* copy under the lock, build tuples (catalog lookups) after */
-	LWLockAcquire(fnd_lock_lwlock(), LW_SHARED);
+	fnd_lock_lwlock_all(LW_SHARED);
 	maxrows = (int) hash_get_num_entries(fnd_lock_htab);
 	rows = palloc(sizeof(FndLock) * Max(maxrows, 1));
 	now = fnd_now();
@@ -1068,7 +1112,7 @@ fnd_locks_list(PG_FUNCTION_ARGS)
 		if (nrows < maxrows)
 			rows[nrows++] = *lk;
 	}
-	LWLockRelease(fnd_lock_lwlock());
+	fnd_lock_unlock_all();
 
 	for (i = 0; i < nrows; i++)
 	{
@@ -1112,7 +1156,7 @@ fnd_lock_periodic(void)
 	TimestampTz now = fnd_now();
 	int			expired = 0;
 
-	LWLockAcquire(fnd_lock_lwlock(), LW_EXCLUSIVE);
+	fnd_lock_lwlock_all(LW_EXCLUSIVE);
 	hash_seq_init(&status, fnd_lock_htab);
 	while ((lk = hash_seq_search(&status)) != NULL)
 	{
@@ -1124,7 +1168,7 @@ fnd_lock_periodic(void)
 			(void) fnd_lock_expire(lk, now);
 		}
 	}
-	LWLockRelease(fnd_lock_lwlock());
+	fnd_lock_unlock_all();
 
 	if (expired > 0)
 	{
@@ -1156,7 +1200,7 @@ fnd_lock_session_exit(void)
 	if (slot < 0 || slot >= fnd_lock_shared->nslots)
 		return;
 
-	LWLockAcquire(fnd_lock_lwlock(), LW_EXCLUSIVE);
+	fnd_lock_lwlock_all(LW_EXCLUSIVE);
 	now = fnd_now();
 	if (fnd_lock_shared->waiters[slot].queued ||
 		fnd_lock_shared->waiters[slot].granted)
@@ -1173,7 +1217,7 @@ fnd_lock_session_exit(void)
 		else
 			memset(&lk->owner, 0, sizeof(lk->owner));
 	}
-	LWLockRelease(fnd_lock_lwlock());
+	fnd_lock_unlock_all();
 	fnd_lock_touched = false;
 }
 
@@ -1184,7 +1228,7 @@ const FndService fnd_lock_service = {
 	.uses_tables = false,
 	.define_settings = fnd_lock_define_settings,
 	.shmem_size = fnd_lock_shmem_size,
-	.lwlocks = 1,
+	.lwlocks = FND_LOCK_PARTITIONS,
 	.shmem_startup = fnd_lock_shmem_startup,
 	.periodic = fnd_lock_periodic,
 	.session_exit = fnd_lock_session_exit,
