@@ -52,6 +52,13 @@ SELECT fnd_resign('el.lease', 'dave');
 -- lease NULL: the leadership belongs to the session and ends with it
 SELECT fnd_elect_leader('el.session', 'erin', NULL);
 SELECT leader, lease_expires_at FROM fnd_leader('el.session');
+-- the fnd_leaders view lists every led group of this database
+SELECT fnd_elect_leader('el.view', 'frank', '1 hour');
+SELECT "group", leader, term > 0 AS has_term, owner_pid = pg_backend_pid() AS mine,
+       owner_role = current_user AS role_ok, lease_expires_at IS NOT NULL AS leased
+FROM fnd_leaders WHERE "group" IN ('el.session', 'el.view') ORDER BY 1;
+SELECT fnd_resign('el.view', 'frank');
+SELECT count(*) FROM fnd_leaders WHERE "group" = 'el.view';
 SELECT pg_backend_pid() AS oldpid \gset
 \c
 SELECT set_config('fnd_test.oldpid', :'oldpid', false) IS NOT NULL AS set;

@@ -314,6 +314,61 @@ fnd_leader(PG_FUNCTION_ARGS)
 }
 
 /*
+ * fnd_leaders_list() - every group of this database that has a leader,
+ * behind the fnd_leaders view.  Rows are copied under the shared lock and
+ * built after it is released.
+ */
+PG_FUNCTION_INFO_V1(fnd_leaders_list);
+
+Datum
+fnd_leaders_list(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	FndElection *e;
+	FndElection *rows;
+	int			nrows = 0;
+	int			i;
+	TimestampTz now;
+
+	fnd_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+
+	rows = palloc(sizeof(FndElection) * fnd_max_elections);
+	LWLockAcquire(fnd_election_lwlock(), LW_SHARED);
+	now = fnd_now();
+	hash_seq_init(&status, fnd_election_htab);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->key.dbid != MyDatabaseId || e->term == 0 ||
+			(e->lease_expires != 0 && now >= e->lease_expires))
+			continue;
+		if (nrows < fnd_max_elections)
+			rows[nrows++] = *e;
+	}
+	LWLockRelease(fnd_election_lwlock());
+
+	for (i = 0; i < nrows; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+
+		values[0] = CStringGetTextDatum(rows[i].key.group);
+		values[1] = CStringGetTextDatum(rows[i].leader);
+		values[2] = Int64GetDatum(rows[i].term);
+		values[3] = Int32GetDatum(rows[i].owner.pid);
+		nulls[3] = fnd_session_is_empty(&rows[i].owner);
+		values[4] = ObjectIdGetDatum(rows[i].owner_role);
+		values[5] = TimestampTzGetDatum(rows[i].elected_at);
+		values[6] = TimestampTzGetDatum(rows[i].lease_expires);
+		nulls[6] = (rows[i].lease_expires == 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfree(rows);
+	return (Datum) 0;
+}
+
+/*
  * fnd_resign("group" text, candidate text) RETURNS boolean
  * True if candidate led the group and no longer does; false if it did not
  * lead.  FN602 if it leads for another session or role.
