@@ -146,10 +146,10 @@ fi
 #  - nothing may still belong to or wait for a session that is gone: no
 #    owner_pid of an ended session, no waiters/waiting, no barrier arrivals
 #    (an arrival is withdrawn when its session ends);
-#  - session-owned and leased state goes back to its starting count by
-#    itself: the fuzzer only passes leases of at most 2 s (or the
-#    function's default when it omits them), so waiting out the leases is
-#    enough;
+#  - session-owned and leased state (registry, locks, leaders) goes back to
+#    its starting count by itself: the fuzzer only passes leases of at most
+#    2 s (or the function's default, 10 s for an election, when it omits
+#    them), so waiting out the leases is enough;
 #  - state that is persistent by design (breakers, rate buckets, barriers,
 #    metrics) is removed with the subsystem's own admin function, and must
 #    then be back to its starting count too; a view whose state has no
@@ -176,7 +176,7 @@ removal() {
 }
 uncleanable() {	# state persistent by design, with no admin removal function
 	case $1 in
-		fnd_registry|fnd_locks) return 1 ;;
+		fnd_registry|fnd_locks|fnd_leaders) return 1 ;;
 		*) [ -z "$(removal "$1")" ] ;;
 	esac
 }
