@@ -129,3 +129,13 @@ SELECT state, failures_in_window FROM fnd_cb_status('regress_exec');
 DROP ROLE regress_cb_user;
 DROP TABLE regress_cb_t;
 SELECT fnd_cb_remove('regress_exec');
+
+-- transaction control and client COPY cannot run in the subtransaction:
+-- a clear 0A000, not an internal error
+SELECT fnd_cb_install('regress_txn', 100);
+\set VERBOSITY default
+SELECT fnd_cb_execute('regress_txn', 'COMMIT');
+\set VERBOSITY sqlstate
+SELECT fnd_cb_execute('regress_txn', 'SAVEPOINT s');
+SELECT fnd_cb_execute('regress_txn', 'COPY (SELECT 1) TO STDOUT');
+SELECT fnd_cb_remove('regress_txn');

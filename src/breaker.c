@@ -1003,6 +1003,13 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_connect failed");
 		rc = cb_run_query(query, cb_execute_depth++ == 0);
 		cb_execute_depth--;
+		if (rc == SPI_ERROR_TRANSACTION || rc == SPI_ERROR_COPY)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("fnd_cb_execute cannot run %s",
+							rc == SPI_ERROR_COPY ? "COPY to or from the client" :
+							"transaction control statements"),
+					 errdetail("The protected query runs in a subtransaction of the caller's transaction.")));
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
