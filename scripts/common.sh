@@ -57,14 +57,17 @@ fnd_drop_root() {
 	[ "$(id -u)" -ne 0 ] && return 0
 	id postgres >/dev/null 2>&1 || fnd_die "no postgres user (is postgresql-$FND_PGVER installed?)"
 	local base; base=$(fnd_base_for postgres)
+	# one copy per script, so make run does not pull the tree from under a
+	# make test that is running
+	local copy=$base/src-${script%.sh}
 	mkdir -p "$base"
 	chown postgres: "$base"
-	rm -rf "$base/src"
-	runuser -u postgres -- mkdir -p "$base/src"
+	rm -rf "$copy"
+	runuser -u postgres -- mkdir -p "$copy"
 	tar -C "$FND_SRC" --exclude=./.git -cf - . |
-		runuser -u postgres -- tar -C "$base/src" -xf -
+		runuser -u postgres -- tar -C "$copy" -xf -
 	exec runuser -u postgres -- env FND_ORIG_SRC="$FND_SRC" \
-		bash "$base/src/scripts/$script" "$@"
+		bash "$copy/scripts/$script" "$@"
 }
 
 # Build with warnings as errors and install into a staged server at $1.

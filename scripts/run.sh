@@ -40,8 +40,20 @@ fi
 fnd_pg_start "$DATA" "$LOG"
 
 PSQL=("$FND_BIN/psql" -X -h "$RUN" -p "$PORT" -d postgres)
+
+# An unreleased version's script changes during development while its
+# version number stays: re-create the extension when the script this
+# instance was set up with differs from the one just built.
+SCRIPT_SUM=$(cat "$FND_SRC"/foundation--*.sql | md5sum | cut -c1-32)
+if [ "$(cat "$DATA/foundation.script.md5" 2>/dev/null)" != "$SCRIPT_SUM" ] &&
+	[ "$("${PSQL[@]}" -Atc "SELECT count(*) FROM pg_extension WHERE extname = 'foundation'")" = 1 ]; then
+	fnd_log "the extension's SQL changed since this instance created it: re-creating it (its tables start empty)"
+	"${PSQL[@]}" -q -v ON_ERROR_STOP=1 \
+		-c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS foundation CASCADE;"
+fi
 "${PSQL[@]}" -q -v ON_ERROR_STOP=1 \
 	-c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS foundation;"
+echo "$SCRIPT_SUM" > "$DATA/foundation.script.md5"
 
 fnd_log "running examples/walkthrough.sql"
 (cd "$FND_SRC/examples" && "${PSQL[@]}" -v ON_ERROR_STOP=1 -f walkthrough.sql)
