@@ -64,6 +64,7 @@
 
 #include "barrier.h"
 #include "foundation.h"
+#include "dbname.h"
 
 /* A barrier of more parties than this is surely a mistake. */
 #define FND_BARRIER_MAX_PARTIES		1000000
@@ -814,62 +815,25 @@ fnd_barrier_session_exit(void)
  * (nobody can reach them any more, and they hold capacity).  The database
  * list is read without the lock; the removal re-checks under it.
  */
+/* Sweep callback: a barrier nobody waits on gives back its slot. */
+static bool
+fnd_barrier_forget(void *entry)
+{
+	FndBarrier *b = (FndBarrier *) entry;
+
+	if (pg_atomic_read_u32(&b->waiting) != 0)
+		return false;
+	fnd_coordination_release();
+	return true;
+}
+
 static bool
 fnd_barrier_periodic(void)
 {
-	LWLock	   *lock = fnd_barrier_lock();
-	HASH_SEQ_STATUS status;
-	FndBarrier *b;
-	Oid		   *dbids;
-	int			ndbs = 0;
-	int			maxdbs = 16;
-	Oid		   *dead;
-	int			ndead = 0;
-	int			i;
-	int			removed = 0;
+	int			removed;
 
-	dbids = palloc(sizeof(Oid) * maxdbs);
-	LWLockAcquire(lock, LW_SHARED);
-	hash_seq_init(&status, fnd_barrier_hash);
-	while ((b = hash_seq_search(&status)) != NULL)
-	{
-		for (i = 0; i < ndbs; i++)
-			if (dbids[i] == b->key.dbid)
-				break;
-		if (i < ndbs)
-			continue;
-		if (ndbs == maxdbs)
-		{
-			maxdbs *= 2;
-			dbids = repalloc(dbids, sizeof(Oid) * maxdbs);
-		}
-		dbids[ndbs++] = b->key.dbid;
-	}
-	LWLockRelease(lock);
-
-	dead = palloc(sizeof(Oid) * Max(ndbs, 1));
-	for (i = 0; i < ndbs; i++)
-		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
-			dead[ndead++] = dbids[i];
-	if (ndead == 0)
-		return false;
-
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_barrier_hash);
-	while ((b = hash_seq_search(&status)) != NULL)
-	{
-		for (i = 0; i < ndead; i++)
-		{
-			if (b->key.dbid == dead[i] && pg_atomic_read_u32(&b->waiting) == 0)
-			{
-				hash_search(fnd_barrier_hash, &b->key, HASH_REMOVE, NULL);
-				fnd_coordination_release();
-				removed++;
-				break;
-			}
-		}
-	}
-	LWLockRelease(lock);
+	removed = fnd_dbname_sweep_dropped(fnd_barrier_hash, fnd_barrier_lock(),
+									   fnd_barrier_forget);
 	if (removed > 0)
 	{
 		char		msg[64];

@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "dbname.h"
 
 PG_FUNCTION_INFO_V1(fnd_cb_install);
 PG_FUNCTION_INFO_V1(fnd_cb_ask);
@@ -81,11 +82,8 @@ PG_FUNCTION_INFO_V1(fnd_cb_execute);
 
 static const char *const cb_state_names[] = {"closed", "open", "half_open"};
 
-typedef struct BreakerKey
-{
-	Oid			dbid;
-	char		name[FND_NAME_BUFSZ];
-} BreakerKey;
+/* (database, name), hashed and matched by dbname.c */
+typedef FndDbNameKey BreakerKey;
 
 typedef struct BreakerEntry
 {
@@ -163,49 +161,18 @@ cb_shmem_size(void)
 					hash_estimate_size(cb_max_breakers, sizeof(BreakerEntry)));
 }
 
-/*
- * Keys are zero-padded names, but hashing and comparing all of their bytes
- * was the largest cost of a lookup: look at the name's actual bytes only.
- */
-static uint32
-cb_key_hash(const void *key, Size keysize)
-{
-	const BreakerKey *k = (const BreakerKey *) key;
-
-	return hash_bytes((const unsigned char *) k->name, strlen(k->name)) ^
-		murmurhash32((uint32) k->dbid);
-}
-
-static int
-cb_key_match(const void *a, const void *b, Size keysize)
-{
-	const BreakerKey *x = (const BreakerKey *) a;
-	const BreakerKey *y = (const BreakerKey *) b;
-
-	if (x->dbid != y->dbid)
-		return 1;
-	return strcmp(x->name, y->name);
-}
-
 static void
 cb_shmem_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
 
 	cb_shared = ShmemInitStruct("foundation breakers", sizeof(BreakerShared),
 								&found);
 	if (!found)
 		cb_shared->count = 0;
 
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(BreakerKey);
-	info.entrysize = sizeof(BreakerEntry);
-	info.hash = cb_key_hash;
-	info.match = cb_key_match;
-	cb_table = ShmemInitHash("foundation breaker table",
-							 cb_max_breakers, cb_max_breakers,
-							 &info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
+	cb_table = fnd_dbname_table("foundation breaker table", cb_max_breakers,
+								 sizeof(BreakerEntry));
 }
 
 static bool cb_periodic(void);
@@ -238,53 +205,25 @@ cb_lock(void)
  */
 static int	cb_swept = 0;
 
+/* Sweep callback: one entry fewer.  Caller holds the lock exclusively. */
+static bool
+cb_forget(void *entry)
+{
+	cb_shared->count--;
+	return true;
+}
+
 static bool
 cb_periodic(void)
 {
-	HASH_SEQ_STATUS seq;
-	BreakerEntry *e;
-	Oid		   *dbids;
-	int			ndb = 0;
 	int			nentries;
-	int			removed = 0;
-	int			i;
 	char		detail[64];
 
+	/* the supervisor's total since it started */
+	cb_swept += fnd_dbname_sweep_dropped(cb_table, cb_lock(), cb_forget);
 	LWLockAcquire(cb_lock(), LW_SHARED);
 	nentries = cb_shared->count;
-	dbids = palloc(sizeof(Oid) * Max(nentries, 1));
-	hash_seq_init(&seq, cb_table);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		for (i = 0; i < ndb; i++)
-			if (dbids[i] == e->key.dbid)
-				break;
-		if (i == ndb && ndb < nentries)
-			dbids[ndb++] = e->key.dbid;
-	}
 	LWLockRelease(cb_lock());
-
-	for (i = 0; i < ndb; i++)
-	{
-		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
-			continue;
-		LWLockAcquire(cb_lock(), LW_EXCLUSIVE);
-		hash_seq_init(&seq, cb_table);
-		while ((e = hash_seq_search(&seq)) != NULL)
-		{
-			if (e->key.dbid != dbids[i])
-				continue;
-			/* removing the element just returned is allowed */
-			hash_search(cb_table, &e->key, HASH_REMOVE, NULL);
-			cb_shared->count--;
-			removed++;
-		}
-		nentries = cb_shared->count;
-		LWLockRelease(cb_lock());
-	}
-
-	/* the supervisor's total since it started */
-	cb_swept += removed;
 	snprintf(detail, sizeof(detail), "%d breakers; %d removed with dropped databases",
 			 nentries, cb_swept);
 	fnd_service_set_detail(detail);
@@ -292,13 +231,10 @@ cb_periodic(void)
 }
 
 /* Argument 0 of every breaker function: the name, as a hash key. */
-static void
+static inline void
 cb_key_from_arg(FunctionCallInfo fcinfo, BreakerKey *key)
 {
-	fnd_require_shmem();
-	key->dbid = MyDatabaseId;
-	fnd_check_name(fnd_arg_text(fcinfo, 0, "breaker name"),
-				   "breaker name", key->name);
+	fnd_dbname_key_from_arg(fcinfo, 0, "breaker name", key);
 }
 
 static void cb_not_found(const BreakerKey *key) pg_attribute_noreturn();

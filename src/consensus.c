@@ -101,6 +101,7 @@
 
 #include "barrier.h"
 #include "foundation.h"
+#include "dbname.h"
 
 #define FND_ROUND_PENDING	0
 #define FND_ROUND_ACCEPTED	1
@@ -1448,65 +1449,28 @@ fnd_consensus_list(PG_FUNCTION_ARGS)
  * can no longer be recorded or read, and they hold capacity (and, while
  * unrecorded, make every consensus call look for unrecorded rounds).
  */
+/* Sweep callback: release a round's value memory, slot and bookkeeping. */
+static bool
+fnd_round_forget(void *entry)
+{
+	FndRound   *r = (FndRound *) entry;
+
+	if (pg_atomic_read_u32(&r->waiting) != 0)
+		return false;
+	if (r->status != FND_ROUND_PENDING && !r->event_stored)
+		pg_atomic_fetch_sub_u32(&fnd_consensus_shared->unrecorded, 1);
+	fnd_value_free(r->data);
+	fnd_coordination_release();
+	return true;
+}
+
 static void
 fnd_consensus_forget_dropped(void)
 {
-	LWLock	   *lock = fnd_consensus_lock();
-	HASH_SEQ_STATUS status;
-	FndRound   *r;
-	Oid		   *dbids;
-	int			ndbs = 0;
-	int			maxdbs = 16;
-	Oid		   *dead;
-	int			ndead = 0;
-	int			i;
-	int			removed = 0;
+	int			removed;
 
-	dbids = palloc(sizeof(Oid) * maxdbs);
-	LWLockAcquire(lock, LW_SHARED);
-	hash_seq_init(&status, fnd_round_hash);
-	while ((r = hash_seq_search(&status)) != NULL)
-	{
-		for (i = 0; i < ndbs; i++)
-			if (dbids[i] == r->key.dbid)
-				break;
-		if (i < ndbs)
-			continue;
-		if (ndbs == maxdbs)
-		{
-			maxdbs *= 2;
-			dbids = repalloc(dbids, sizeof(Oid) * maxdbs);
-		}
-		dbids[ndbs++] = r->key.dbid;
-	}
-	LWLockRelease(lock);
-
-	dead = palloc(sizeof(Oid) * Max(ndbs, 1));
-	for (i = 0; i < ndbs; i++)
-		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
-			dead[ndead++] = dbids[i];
-	if (ndead == 0)
-		return;
-
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_round_hash);
-	while ((r = hash_seq_search(&status)) != NULL)
-	{
-		for (i = 0; i < ndead; i++)
-		{
-			if (r->key.dbid == dead[i] && pg_atomic_read_u32(&r->waiting) == 0)
-			{
-				if (r->status != FND_ROUND_PENDING && !r->event_stored)
-					pg_atomic_fetch_sub_u32(&fnd_consensus_shared->unrecorded, 1);
-				fnd_value_free(r->data);
-				hash_search(fnd_round_hash, &r->key, HASH_REMOVE, NULL);
-				fnd_coordination_release();
-				removed++;
-				break;
-			}
-		}
-	}
-	LWLockRelease(lock);
+	removed = fnd_dbname_sweep_dropped(fnd_round_hash, fnd_consensus_lock(),
+									   fnd_round_forget);
 	if (removed > 0)
 	{
 		char		msg[64];

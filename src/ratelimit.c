@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "dbname.h"
 
 PG_FUNCTION_INFO_V1(fnd_rate_check);
 PG_FUNCTION_INFO_V1(fnd_rate_require);
@@ -57,11 +58,8 @@ PG_FUNCTION_INFO_V1(fnd_rate_list);
 /* Rounding slack when comparing levels, in hits. */
 #define RL_EPSILON	1e-9
 
-typedef struct RateKey
-{
-	Oid			dbid;
-	char		name[FND_NAME_BUFSZ];
-} RateKey;
+/* (database, name), hashed and matched by dbname.c */
+typedef FndDbNameKey RateKey;
 
 typedef struct RateEntry
 {
@@ -118,49 +116,18 @@ rl_shmem_size(void)
 					hash_estimate_size(rl_max_buckets, sizeof(RateEntry)));
 }
 
-/*
- * Keys are zero-padded names, but hashing and comparing all of their bytes
- * was the largest cost of a lookup: look at the name's actual bytes only.
- */
-static uint32
-rl_key_hash(const void *key, Size keysize)
-{
-	const RateKey *k = (const RateKey *) key;
-
-	return hash_bytes((const unsigned char *) k->name, strlen(k->name)) ^
-		murmurhash32((uint32) k->dbid);
-}
-
-static int
-rl_key_match(const void *a, const void *b, Size keysize)
-{
-	const RateKey *x = (const RateKey *) a;
-	const RateKey *y = (const RateKey *) b;
-
-	if (x->dbid != y->dbid)
-		return 1;
-	return strcmp(x->name, y->name);
-}
-
 static void
 rl_shmem_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
 
 	rl_shared = ShmemInitStruct("foundation rate limits", sizeof(RateShared),
 								&found);
 	if (!found)
 		rl_shared->count = 0;
 
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(RateKey);
-	info.entrysize = sizeof(RateEntry);
-	info.hash = rl_key_hash;
-	info.match = rl_key_match;
-	rl_table = ShmemInitHash("foundation rate limit table",
-							 rl_max_buckets, rl_max_buckets,
-							 &info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
+	rl_table = fnd_dbname_table("foundation rate limit table", rl_max_buckets,
+								 sizeof(RateEntry));
 }
 
 static bool rl_periodic(void);
@@ -193,66 +160,35 @@ rl_lock(void)
  */
 static int	rl_swept = 0;
 
+/* Sweep callback: one entry fewer.  Caller holds the lock exclusively. */
+static bool
+rl_forget(void *entry)
+{
+	rl_shared->count--;
+	return true;
+}
+
 static bool
 rl_periodic(void)
 {
-	HASH_SEQ_STATUS seq;
-	RateEntry  *e;
-	Oid		   *dbids;
-	int			ndb = 0;
 	int			nentries;
-	int			removed = 0;
-	int			i;
 	char		detail[64];
 
+	/* the supervisor's total since it started */
+	rl_swept += fnd_dbname_sweep_dropped(rl_table, rl_lock(), rl_forget);
 	LWLockAcquire(rl_lock(), LW_SHARED);
 	nentries = rl_shared->count;
-	dbids = palloc(sizeof(Oid) * Max(nentries, 1));
-	hash_seq_init(&seq, rl_table);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		for (i = 0; i < ndb; i++)
-			if (dbids[i] == e->key.dbid)
-				break;
-		if (i == ndb && ndb < nentries)
-			dbids[ndb++] = e->key.dbid;
-	}
 	LWLockRelease(rl_lock());
-
-	for (i = 0; i < ndb; i++)
-	{
-		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
-			continue;
-		LWLockAcquire(rl_lock(), LW_EXCLUSIVE);
-		hash_seq_init(&seq, rl_table);
-		while ((e = hash_seq_search(&seq)) != NULL)
-		{
-			if (e->key.dbid != dbids[i])
-				continue;
-			/* removing the element just returned is allowed */
-			hash_search(rl_table, &e->key, HASH_REMOVE, NULL);
-			rl_shared->count--;
-			removed++;
-		}
-		nentries = rl_shared->count;
-		LWLockRelease(rl_lock());
-	}
-
-	/* the supervisor's total since it started */
-	rl_swept += removed;
 	snprintf(detail, sizeof(detail), "%d buckets; %d removed with dropped databases",
 			 nentries, rl_swept);
 	fnd_service_set_detail(detail);
 	return false;
 }
 
-static void
+static inline void
 rl_key_from_arg(FunctionCallInfo fcinfo, RateKey *key)
 {
-	fnd_require_shmem();
-	key->dbid = MyDatabaseId;
-	fnd_check_name(fnd_arg_text(fcinfo, 0, "bucket name"),
-				   "bucket name", key->name);
+	fnd_dbname_key_from_arg(fcinfo, 0, "bucket name", key);
 }
 
 /* The level of e drained to `now`.  Caller holds e's spinlock. */
