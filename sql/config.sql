@@ -134,7 +134,7 @@ GRANT EXECUTE ON FUNCTION fnd_config_update(text, jsonb) TO fnd_config_reader;
 SET ROLE fnd_config_reader;
 SELECT fnd_config_update('shared.setting', '"w"');
 RESET ROLE;
-SELECT path, value, updated_by FROM fnd_config WHERE path = 'shared.setting';
+SELECT path, value, updated_by = session_user AS by_session_user FROM fnd_config WHERE path = 'shared.setting';
 SELECT fnd_config_reset();
 REVOKE EXECUTE ON FUNCTION fnd_config_update(text, jsonb) FROM fnd_config_reader;
 DROP ROLE fnd_config_reader;
