@@ -339,6 +339,25 @@ cb_ask_entry(BreakerEntry *e, TimestampTz now, TimestampTz *retry_at,
 	return ok;
 }
 
+/* cb_ask_entry on the named breaker (FN202 if there is none). */
+static bool
+cb_ask_key(const BreakerKey *key, TimestampTz *retry_at, bool *trial)
+{
+	BreakerEntry *e;
+	bool		ok;
+
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	e = hash_search(cb_table, key, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		LWLockRelease(cb_lock());
+		cb_not_found(key);
+	}
+	ok = cb_ask_entry(e, fnd_now(), retry_at, trial);
+	LWLockRelease(cb_lock());
+	return ok;
+}
+
 /* Record a failure; returns the new state and whether this one tripped it. */
 static int
 cb_melt_entry(BreakerEntry *e, TimestampTz now, bool *tripped)
@@ -518,23 +537,13 @@ Datum
 fnd_cb_ask(PG_FUNCTION_ARGS)
 {
 	BreakerKey	key;
-	BreakerEntry *e;
 	TimestampTz retry_at;
 	bool		ok;
 	bool		trial;
 
 	cb_key_from_arg(fcinfo, &key);
 
-	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, &key, HASH_FIND, NULL);
-	if (e == NULL)
-	{
-		LWLockRelease(cb_lock());
-		cb_not_found(&key);
-	}
-	ok = cb_ask_entry(e, fnd_now(), &retry_at, &trial);
-	LWLockRelease(cb_lock());
-
+	ok = cb_ask_key(&key, &retry_at, &trial);
 	if (!ok)
 		fnd_telemetry_count("foundation.breaker.rejections", 1);
 	PG_RETURN_TEXT_P(cstring_to_text(ok ? "ok" : "blown"));
@@ -879,7 +888,6 @@ Datum
 fnd_cb_execute(PG_FUNCTION_ARGS)
 {
 	BreakerKey	key;
-	BreakerEntry *e;
 	TimestampTz retry_at;
 	bool		ok;
 	bool		trial;
@@ -893,16 +901,7 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 	cb_key_from_arg(fcinfo, &key);
 	query = text_to_cstring(fnd_arg_text(fcinfo, 1, "query"));
 
-	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, &key, HASH_FIND, NULL);
-	if (e == NULL)
-	{
-		LWLockRelease(cb_lock());
-		cb_not_found(&key);
-	}
-	ok = cb_ask_entry(e, fnd_now(), &retry_at, &trial);
-	LWLockRelease(cb_lock());
-
+	ok = cb_ask_key(&key, &retry_at, &trial);
 	if (!ok)
 	{
 		fnd_telemetry_count("foundation.breaker.rejections", 1);

@@ -1208,9 +1208,12 @@ fnd_prom_label_name(StringInfo out, const char *s, int len)
 	}
 }
 
-/* A label value: backslash, double quote and newline escaped. */
+/*
+ * Escape text for the exposition format: backslash and newline always, the
+ * double quote too in label values (HELP text keeps it).
+ */
 static void
-fnd_prom_label_value(StringInfo out, const char *s, int len)
+fnd_prom_escape(StringInfo out, const char *s, int len, bool label)
 {
 	int			i;
 
@@ -1218,25 +1221,8 @@ fnd_prom_label_value(StringInfo out, const char *s, int len)
 	{
 		if (s[i] == '\\')
 			appendStringInfoString(out, "\\\\");
-		else if (s[i] == '"')
+		else if (s[i] == '"' && label)
 			appendStringInfoString(out, "\\\"");
-		else if (s[i] == '\n')
-			appendStringInfoString(out, "\\n");
-		else
-			appendStringInfoChar(out, s[i]);
-	}
-}
-
-/* HELP text: backslash and newline escaped. */
-static void
-fnd_prom_help(StringInfo out, const char *s, int len)
-{
-	int			i;
-
-	for (i = 0; i < len; i++)
-	{
-		if (s[i] == '\\')
-			appendStringInfoString(out, "\\\\");
 		else if (s[i] == '\n')
 			appendStringInfoString(out, "\\n");
 		else
@@ -1310,14 +1296,14 @@ fnd_prom_labels(const FndMetricKey *key)
 			switch (v.type)
 			{
 				case jbvString:
-					fnd_prom_label_value(&buf, v.val.string.val, v.val.string.len);
+					fnd_prom_escape(&buf, v.val.string.val, v.val.string.len, true);
 					break;
 				case jbvNumeric:
 					{
 						char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
 																			NumericGetDatum(v.val.numeric)));
 
-						fnd_prom_label_value(&buf, s, strlen(s));
+						fnd_prom_escape(&buf, s, strlen(s), true);
 					}
 					break;
 				case jbvBool:
@@ -1429,7 +1415,7 @@ fnd_metrics_prometheus(PG_FUNCTION_ARGS)
 			prev = NULL;
 			appendStringInfo(&out, "# HELP %s foundation %s ", s->name,
 							 fnd_kind_names[r->kind]);
-			fnd_prom_help(&out, r->key.name, r->key.name_len);
+			fnd_prom_escape(&out, r->key.name, r->key.name_len, false);
 			appendStringInfoChar(&out, '\n');
 			appendStringInfo(&out, "# TYPE %s %s\n", s->name,
 							 r->kind == FND_HISTOGRAM ? "summary" : fnd_kind_names[r->kind]);
