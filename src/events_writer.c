@@ -12,7 +12,8 @@
  *
  * The direct path.  While the live table matches the description exactly
  * (the same columns with the same types, attnums, NOT NULLs and defaults,
- * and nothing the path cannot reproduce: no triggers, rules, row security,
+ * no other column but dropped ones after them, and nothing the path cannot
+ * reproduce: no triggers, rules, row security,
  * CHECK constraints, generated columns or deferred unique indexes), a row
  * is written the way COPY FROM writes one: a heap insert plus its index
  * entries, with the id drawn from the identity sequence and the timestamp
@@ -209,11 +210,15 @@ fnd_events_matches_description(Relation rel)
 	if (desc->constr &&
 		(desc->constr->num_check > 0 || desc->constr->has_generated_stored))
 		return false;
-	if (desc->natts != FND_EVENTS_NCOLUMNS)
+	if (desc->natts < FND_EVENTS_NCOLUMNS)
 		return false;
 	for (i = 0; i < FND_EVENTS_NCOLUMNS; i++)
 		if (!fnd_events_column_matches(rel, TupleDescAttr(desc, i),
 									   &fnd_events_columns[i]))
+			return false;
+	/* columns added later and dropped again leave only their attnums */
+	for (; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
 			return false;
 	return fnd_events_indexes_immediate(rel);
 }
@@ -310,6 +315,8 @@ fnd_events_insert_direct(Relation rel, int n, const FndEventRow *rows,
 			slot->tts_values[c] = fnd_events_value(&fnd_events_columns[c],
 												   &rows[i], ids[i],
 												   &slot->tts_isnull[c]);
+		for (; c < slot->tts_tupleDescriptor->natts; c++)
+			slot->tts_isnull[c] = true; /* dropped columns */
 		ExecStoreVirtualTuple(slot);
 
 		table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
