@@ -302,7 +302,7 @@ INSERT INTO fnd_events (type, data) VALUES ('consensus_decided', '{"topic": "nev
 UPDATE fnd_events SET type = 'consensus_decided', data = '{"topic": "never-started", "outcome": "accepted"}';
 \set VERBOSITY default
 SELECT fnd_store_event('consensus_decided', '{"topic": "never-started", "outcome": "accepted"}');
-SELECT fnd_store_events('[{"type": "ok"}, {"type": "consensus_decided", "data": {"topic": "never-started"}}]');
+SELECT fnd_store_events('[{"type": "ok"}, {"type": "consensus_decided", "data": {"topic": "never-started", "outcome": "accepted"}}]');
 SELECT count(*) - :before AS stored FROM fnd_events;
 -- the round that was never started reads as documented, not as accepted
 SELECT fnd_consensus_result('never-started');
