@@ -93,6 +93,10 @@ typedef struct FndEventsColumn
 /*
  * fnd_events as events.sql creates it, in attnum order.  1.2 appends
  * agent_context jsonb, correlation_id text, metadata jsonb DEFAULT '{}'.
+ * Note for such a version: its library also runs against the older table
+ * until ALTER EXTENSION UPDATE, so its fallback INSERT must name only the
+ * given columns the live table has (rebuilt from fnd_events_table_changed),
+ * and the direct path then simply does not match.
  */
 static const FndEventsColumn fnd_events_columns[] = {
 	{"id", INT8OID, FND_EVENTS_VALUE_ID, true, FND_EVENTS_DEFAULT_IDENTITY},
