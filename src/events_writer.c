@@ -13,11 +13,11 @@
  * The direct path.  While the live table matches the description exactly
  * (the same columns with the same types, attnums, NOT NULLs and defaults,
  * no other column but dropped ones after them, and nothing the path cannot
- * reproduce: no triggers, rules, row security,
- * CHECK constraints, generated columns or deferred unique indexes), a row
- * is written the way COPY FROM writes one: a heap insert plus its index
- * entries, with the id drawn from the identity sequence and the timestamp
- * from the clock, exactly what the INSERT statement would store.  Planning
+ * reproduce: no triggers, rules, row security, CHECK constraints, generated
+ * columns or deferred unique indexes), a row is written the way COPY FROM
+ * writes one: a heap insert plus its index entries, with the id drawn from
+ * the identity sequence and the timestamp from the clock, exactly what the
+ * INSERT statement would store.  Planning
  * and starting an executor for a one-row INSERT costs more than the insert
  * itself; this is what lets fnd_store_event keep up with a plain INSERT.
  * Whether the table matches is decided again after every invalidation of
