@@ -100,6 +100,7 @@
 #include "utils/timestamp.h"
 
 #include "barrier.h"
+#include "events.h"
 #include "foundation.h"
 #include "dbname.h"
 
@@ -184,12 +185,11 @@ typedef struct FndClaim
 	SubTransactionId subid;
 } FndClaim;
 
-/* Where and as whom to write events in this database. */
+/* Whether this backend may write decisions to fnd_events now. */
 typedef struct FndEventTarget
 {
 	bool		ok;
-	Oid			nsp;
-	Oid			owner;
+	Oid			fn_oid;			/* the calling SQL function, or InvalidOid */
 } FndEventTarget;
 
 static FndConsensusShared *fnd_consensus_shared = NULL;
@@ -399,155 +399,53 @@ fnd_round_event_json(FndRound *r)
 /* ---- writing events ----------------------------------------------------- */
 
 /*
- * Can this backend write events now, and where?  Not on a standby, not in
- * a read-only or parallel transaction, not without the extension's table.
+ * Decisions go into fnd_events through the event store's writer (events.h),
+ * as reserved consensus_decided events that no caller can forge.
  */
-static FndEventTarget
-fnd_event_lookup(bool for_write)
-{
-	FndEventTarget t = {false, InvalidOid, InvalidOid};
-	Oid			extoid;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-
-	if (!IsTransactionState() || IsInParallelMode())
-		return t;
-	if (for_write && (RecoveryInProgress() || XactReadOnly))
-		return t;
-	extoid = get_extension_oid("foundation", true);
-	if (!OidIsValid(extoid))
-		return t;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tup);
-
-		t.nsp = ext->extnamespace;
-		t.owner = ext->extowner;
-		t.ok = OidIsValid(get_relname_relid("fnd_events", t.nsp));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return t;
-}
 
 /*
- * The write target, found cheaply from the calling SQL function: it lives
- * in the extension's schema and belongs to the extension's owner (two
- * syscache probes instead of a pg_extension scan on every call).  Without
- * a function (the supervisor), look the extension up.
+ * Can this backend write events now?  Not on a standby, not in a read-only
+ * or parallel transaction, not without the extension's table.  fn_oid, the
+ * calling SQL function, finds the table cheaply; InvalidOid (the
+ * supervisor) looks the extension up.
  */
 static FndEventTarget
 fnd_event_target(Oid fn_oid)
 {
-	FndEventTarget t = {false, InvalidOid, InvalidOid};
-	HeapTuple	tup;
-	Form_pg_proc proc;
+	FndEventTarget t;
 
-	if (!OidIsValid(fn_oid))
-		return fnd_event_lookup(true);
-	if (!IsTransactionState() || IsInParallelMode() ||
-		RecoveryInProgress() || XactReadOnly)
-		return t;
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
-	if (!HeapTupleIsValid(tup))
-		return fnd_event_lookup(true);
-	proc = (Form_pg_proc) GETSTRUCT(tup);
-	t.nsp = proc->pronamespace;
-	t.owner = proc->proowner;
-	ReleaseSysCache(tup);
-	t.ok = OidIsValid(get_relname_relid("fnd_events", t.nsp));
+	t.fn_oid = fn_oid;
+	t.ok = fnd_events_can_append(fn_oid);
 	return t;
 }
 
-/*
- * Run one statement against fnd_events as the extension owner, with a
- * text parameter.  The statements name every operator and type with its
- * schema, so a caller's search_path cannot substitute its own objects into
- * what runs with the owner's rights; the security-restricted context keeps
- * the statement from changing session state.  Returns SPI's result code; tuples in SPI_tuptable until
- * the caller's SPI_finish (caller must have called SPI_connect).
- */
-/* A statement on fnd_events, prepared once per backend and schema. */
-typedef struct FndEventPlan
+/* A target for reading decisions back: any transaction may. */
+static FndEventTarget
+fnd_event_lookup(bool for_write)
 {
-	SPIPlanPtr	plan;
-	Oid			nsp;
-} FndEventPlan;
+	FndEventTarget t;
 
-static FndEventPlan fnd_insert_plan = {NULL, InvalidOid};
-static FndEventPlan fnd_select_plan = {NULL, InvalidOid};
-
-static int
-fnd_events_exec(const FndEventTarget *t, FndEventPlan *ep, const char *fmt,
-				const char *arg, bool read_only, long limit)
-{
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	int			rc;
-
-	values[0] = CStringGetTextDatum(arg);
-
-	/* the transaction's abort restores the user if this fails */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(t->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (ep->plan == NULL || ep->nsp != t->nsp)
-	{
-		SPIPlanPtr	plan;
-
-		if (ep->plan != NULL)
-		{
-			SPI_freeplan(ep->plan);
-			ep->plan = NULL;
-		}
-		/* the plan cache re-plans it if the table is dropped and re-created */
-		plan = SPI_prepare(psprintf(fmt, quote_identifier(get_namespace_name(t->nsp))),
-						   1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare a statement on fnd_events: %s",
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep a statement on fnd_events");
-		ep->plan = plan;
-		ep->nsp = t->nsp;
-	}
-	rc = SPI_execute_plan(ep->plan, values, NULL, read_only, limit);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return rc;
+	if (for_write)
+		return fnd_event_target(InvalidOid);
+	t.fn_oid = InvalidOid;
+	t.ok = IsTransactionState();
+	return t;
 }
 
+/* Append the claimed decisions (their event JSON) as consensus_decided. */
 static void
-fnd_events_insert(const FndEventTarget *t, List *events)
+fnd_consensus_record(const FndEventTarget *t, List *events)
 {
 	ListCell   *lc;
 
-	if (events == NIL)
-		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	Assert(events == NIL || t->ok);
 	foreach(lc, events)
 	{
-		int			rc;
+		Datum		data = DirectFunctionCall1(jsonb_in,
+											   CStringGetDatum(lfirst(lc)));
 
-		rc = fnd_events_exec(t, &fnd_insert_plan,
-							 "INSERT INTO %s.fnd_events (type, data)"
-							 " VALUES ('consensus_decided', $1::pg_catalog.jsonb)",
-							 (const char *) lfirst(lc), false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "could not store a consensus_decided event: %s",
-				 SPI_result_code_string(rc));
+		(void) fnd_events_append("consensus_decided", DatumGetJsonbP(data));
 	}
-	SPI_finish();
 }
 
 static void fnd_consensus_xact_callback(XactEvent event, void *arg);
@@ -694,7 +592,7 @@ fnd_consensus_flush(const FndEventTarget *t)
 			events = lappend(events, json);
 	}
 	LWLockRelease(lock);
-	fnd_events_insert(t, events);
+	fnd_consensus_record(t, events);
 }
 
 /*
@@ -854,37 +752,24 @@ fnd_round_sleep_end(void)
 
 /*
  * The outcome of the latest stored decision on a topic, from fnd_events;
- * NULL if there is none.
+ * NULL if there is none.  Only consensus_decided events count, a type
+ * reserved for the extension (events.h): callers cannot store it.
  */
 static char *
 fnd_consensus_stored_outcome(const FndEventTarget *t, const char *topic)
 {
-	char	   *result = NULL;
-	int			rc;
+	Jsonb	   *data;
+	JsonbValue *v;
 
 	if (!t->ok)
 		return NULL;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = fnd_events_exec(t, &fnd_select_plan,
-						 "SELECT data OPERATOR(pg_catalog.->>) 'outcome' FROM %s.fnd_events"
-						 " WHERE type OPERATOR(pg_catalog.=) 'consensus_decided'"
-						 " AND data OPERATOR(pg_catalog.->>) 'topic' OPERATOR(pg_catalog.=) $1"
-						 " ORDER BY id DESC LIMIT 1",
-						 topic, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read consensus_decided events: %s",
-			 SPI_result_code_string(rc));
-	if (SPI_processed == 1)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1);
-
-		if (v != NULL)
-			result = MemoryContextStrdup(CurTransactionContext, v);
-	}
-	SPI_finish();
-	return result;
+	data = fnd_events_latest("consensus_decided", "topic", topic);
+	if (data == NULL)
+		return NULL;
+	v = getKeyJsonValueFromContainer(&data->root, "outcome", 7, NULL);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
 /* ---- SQL functions ------------------------------------------------------ */
@@ -1103,7 +988,7 @@ fnd_consensus_start(PG_FUNCTION_ARGS)
 	LWLockRelease(lock);
 
 	fnd_consensus_count_decided(ndecided);
-	fnd_events_insert(&t, events);
+	fnd_consensus_record(&t, events);
 	PG_RETURN_VOID();
 }
 
@@ -1197,7 +1082,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
 	LWLockRelease(lock);
 
 	fnd_consensus_count_decided(ndecided);
-	fnd_events_insert(&t, events);
+	fnd_consensus_record(&t, events);
 	PG_RETURN_TEXT_P(cstring_to_text(fnd_round_status_names[status]));
 }
 
@@ -1289,7 +1174,7 @@ fnd_consensus_result(PG_FUNCTION_ARGS)
 	fnd_round_sleep_end();
 
 	fnd_consensus_count_decided(ndecided);
-	fnd_events_insert(&t, events);
+	fnd_consensus_record(&t, events);
 
 	if (!in_shmem)
 	{
@@ -1347,7 +1232,7 @@ fnd_consensus_list(PG_FUNCTION_ARGS)
 	fnd_consensus_flush(&t);
 	events = fnd_consensus_sweep(MyDatabaseId, &t, &ndecided);
 	fnd_consensus_count_decided(ndecided);
-	fnd_events_insert(&t, events);
+	fnd_consensus_record(&t, events);
 
 	rows = palloc(sizeof(FndRoundRow) * maxrows);
 	lock = fnd_consensus_lock();
@@ -1494,7 +1379,7 @@ fnd_consensus_periodic(void)
 
 	events = fnd_consensus_sweep(InvalidOid, &t, &ndecided);
 	fnd_consensus_count_decided(ndecided);
-	fnd_events_insert(&t, events);
+	fnd_consensus_record(&t, events);
 	fnd_consensus_flush(&t);
 	fnd_consensus_forget_dropped();
 	return false;
