@@ -18,6 +18,8 @@
 
 #include "datatype/timestamp.h"
 
+#include "foundation.h"
+
 extern int	fnd_max_coordination_objects;
 
 /* Take one unit of capacity; false when barriers + rounds are at the max. */
@@ -28,12 +30,9 @@ extern void fnd_coordination_release(void);
 extern uint32 fnd_coordination_in_use(void);
 
 /*
- * consensus.c: evict the longest-decided round whose decision is recorded
- * (freeing its unit and its value memory); false if none can give way.
- * Takes the consensus lock: callers may hold the barrier lock, never the
- * consensus lock.
+ * fnd_consensus_give_way() (foundation.h) takes the consensus lock: callers
+ * may hold the barrier lock, never the consensus lock.
  */
-extern bool fnd_consensus_give_way(void);
 
 /* The hint of every FN607 about barriers and consensus rounds. */
 #define FND_COORDINATION_FULL_HINT \

@@ -299,17 +299,16 @@ fnd_consensus_publish_memory(void)
 }
 
 /*
- * Copy a round's value chunk into the shared value area, evicting decided
- * rounds while there is no room.  Called without the lock.
+ * Copy a round's value chunk into the shared value area.  Called without
+ * the lock.
  */
 dsa_pointer
 fnd_round_alloc(FndRoundData *local, Size size)
 {
 	dsa_pointer dp;
 
-	do
-		dp = fnd_value_alloc(size);
-	while (!DsaPointerIsValid(dp) && fnd_consensus_give_way());
+	/* decided rounds give way inside it while the area is full */
+	dp = fnd_value_alloc(size);
 
 	if (!DsaPointerIsValid(dp))
 		ereport(ERROR,
@@ -367,9 +366,10 @@ fnd_round_evict_locked(void)
 }
 
 /*
- * Evict one decided and recorded round to make room (barrier.h).  Takes
- * the lock; false if there is nothing to evict, or if this backend already
- * holds the lock (it cannot wait for itself).
+ * Evict one decided and recorded round to make room (foundation.h): for a
+ * barrier or round that needs a slot, and for any allocation in the value
+ * area that failed.  Takes the lock; false if there is nothing to evict,
+ * or if this backend already holds the lock (it cannot wait for itself).
  */
 bool
 fnd_consensus_give_way(void)
