@@ -855,7 +855,10 @@ fnd_barrier_remove(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
 				 errmsg("barrier \"%s\" has waiting sessions", key.name),
-				 errdetail("%u sessions are waiting on it.", waiting)));
+				 errdetail_plural("%u session is waiting on it.",
+								  "%u sessions are waiting on it.",
+								  waiting, waiting),
+				 errhint("Remove it once its waiters have been released or have given up.")));
 	}
 	hash_search(fnd_barrier_hash, &key, HASH_REMOVE, NULL);
 	fnd_coordination_release();
