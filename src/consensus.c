@@ -115,7 +115,6 @@ fnd_consensus_shmem_startup(void)
 		pg_atomic_init_u64(&fnd_consensus_shared->next_round_id, 1);
 		pg_atomic_init_u32(&fnd_consensus_shared->unrecorded, 0);
 		pg_atomic_init_u64(&fnd_consensus_shared->value_bytes, 0);
-		pg_atomic_init_u64(&fnd_consensus_shared->evicted, 0);
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -288,14 +287,22 @@ fnd_round_build(ArrayType *participants, Jsonb *proposal, Size *size)
 /* ---- value memory ------------------------------------------------------- */
 
 /*
- * Show the value memory rounds hold (and how many gave way) as metrics.
- * Called under the lock, so the last value set is the current one.
+ * Supervisor: show the value memory that rounds of all databases hold, and
+ * how many rounds there are, as gauges of foundation.database (metrics are
+ * per database; these figures are server-wide).
  */
-void
+static void
 fnd_consensus_publish_memory(void)
 {
+	LWLock	   *lock = fnd_consensus_lock();
+	long		rounds;
+
+	LWLockAcquire(lock, LW_SHARED);
+	rounds = hash_get_num_entries(fnd_round_hash);
+	LWLockRelease(lock);
 	fnd_telemetry_gauge("foundation.consensus.value_bytes",
 						(double) pg_atomic_read_u64(&fnd_consensus_shared->value_bytes));
+	fnd_telemetry_gauge("foundation.consensus.rounds", (double) rounds);
 }
 
 /*
@@ -329,7 +336,6 @@ fnd_round_free_data(FndRound *r)
 	r->data = InvalidDsaPointer;
 	pg_atomic_fetch_sub_u64(&fnd_consensus_shared->value_bytes, r->data_size);
 	r->data_size = 0;
-	fnd_consensus_publish_memory();
 }
 
 /* ---- slots -------------------------------------------------------------- */
@@ -360,7 +366,6 @@ fnd_round_evict_locked(void)
 	fnd_round_free_data(victim);
 	hash_search(fnd_round_hash, &victim->key, HASH_REMOVE, NULL);
 	fnd_coordination_release();
-	pg_atomic_fetch_add_u64(&fnd_consensus_shared->evicted, 1);
 	fnd_telemetry_count("foundation.consensus.evicted", 1);
 	return true;
 }
@@ -482,6 +487,7 @@ fnd_consensus_periodic(void)
 	fnd_events_insert(&t, events);
 	fnd_consensus_flush(&t);
 	fnd_consensus_forget_dropped();
+	fnd_consensus_publish_memory();
 	return false;
 }
 

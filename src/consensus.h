@@ -100,7 +100,6 @@ typedef struct FndConsensusShared
 	pg_atomic_uint64 next_round_id;
 	pg_atomic_uint32 unrecorded;	/* decided, event not stored */
 	pg_atomic_uint64 value_bytes;	/* value memory held by rounds */
-	pg_atomic_uint64 evicted;	/* decided rounds that gave way */
 } FndConsensusShared;
 
 /* A decision this backend's transaction is writing to fnd_events. */
@@ -135,7 +134,6 @@ extern dsa_pointer fnd_round_alloc(FndRoundData *local, Size size);
 extern void fnd_round_free_data(FndRound *r);
 extern bool fnd_round_evict_locked(void);
 extern FndRound *fnd_round_new_slot(const FndRoundKey *key);
-extern void fnd_consensus_publish_memory(void);
 
 /* consensus_decide.c: deciding and recording */
 extern FndRound *fnd_round_sleeping;

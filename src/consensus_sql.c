@@ -188,7 +188,6 @@ fnd_round_init(FndRound *r, const FndStartArgs *a, dsa_pointer dp)
 	r->event_stored = false;
 	memset(&r->event_writer, 0, sizeof(FndSession));
 	pg_atomic_fetch_add_u64(&fnd_consensus_shared->value_bytes, a->size);
-	fnd_consensus_publish_memory();
 }
 
 /*
@@ -398,7 +397,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
 	FndRoundKey key;
 	char		participant[FND_NAME_BUFSZ];
 	int			vote;
-	LWLock	   *lock = fnd_consensus_lock();
+	LWLock	   *lock;
 	FndRound   *r;
 	FndVoter	v;
 	int			status;
@@ -416,6 +415,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
 	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 
+	lock = fnd_consensus_lock();
 	for (;;)
 	{
 		fnd_vote_lookup(&key, participant, &v);
