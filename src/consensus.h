@@ -21,6 +21,7 @@
 #include "foundation.h"
 
 #include "access/xact.h"
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
@@ -140,6 +141,7 @@ extern FndRound *fnd_round_sleeping;
 
 extern bool fnd_round_decide(FndRound *r, TimestampTz now);
 extern bool fnd_round_cancel(FndRound *r, TimestampTz now);
+extern void fnd_round_append_votes(StringInfo buf, FndRoundData *d);
 extern char *fnd_round_event_json(FndRound *r);
 extern char *fnd_round_claim(FndRound *r, const FndEventTarget *t);
 extern void fnd_claims_settle(bool committed, SubTransactionId which);

@@ -123,6 +123,31 @@ fnd_json_timestamp(StringInfo buf, TimestampTz ts)
 										TIMESTAMPTZOID, NULL));
 }
 
+/* The votes cast so far, as a JSON object {"participant": "vote", ...}. */
+void
+fnd_round_append_votes(StringInfo buf, FndRoundData *d)
+{
+	const char *p = fnd_round_names(d);
+	bool		first = true;
+	int			i;
+
+	appendStringInfoChar(buf, '{');
+	for (i = 0; i < d->nparticipants; i++)
+	{
+		if (d->votes[i] != FND_VOTE_NONE)
+		{
+			if (!first)
+				appendStringInfoString(buf, ", ");
+			first = false;
+			escape_json(buf, p);
+			appendStringInfoString(buf, ": ");
+			escape_json(buf, fnd_vote_names[d->votes[i]]);
+		}
+		p += strlen(p) + 1;
+	}
+	appendStringInfoChar(buf, '}');
+}
+
 /*
  * The consensus_decided event data of a decided round, as JSON text.
  * Caller holds the lock.
@@ -133,7 +158,6 @@ fnd_round_event_json(FndRound *r)
 	FndRoundData *d = fnd_round_data(r);
 	StringInfoData buf;
 	const char *p;
-	bool		first;
 	int			i;
 
 	initStringInfo(&buf);
@@ -151,23 +175,9 @@ fnd_round_event_json(FndRound *r)
 		escape_json(&buf, p);
 		p += strlen(p) + 1;
 	}
-	appendStringInfoString(&buf, "], \"votes\": {");
-	p = fnd_round_names(d);
-	first = true;
-	for (i = 0; i < d->nparticipants; i++)
-	{
-		if (d->votes[i] != FND_VOTE_NONE)
-		{
-			if (!first)
-				appendStringInfoString(&buf, ", ");
-			first = false;
-			escape_json(&buf, p);
-			appendStringInfoString(&buf, ": ");
-			escape_json(&buf, fnd_vote_names[d->votes[i]]);
-		}
-		p += strlen(p) + 1;
-	}
-	appendStringInfo(&buf, "}, \"quorum\": %d, \"unanimous\": %s, \"outcome\": ",
+	appendStringInfoString(&buf, "], \"votes\": ");
+	fnd_round_append_votes(&buf, d);
+	appendStringInfo(&buf, ", \"quorum\": %d, \"unanimous\": %s, \"outcome\": ",
 					 r->quorum, r->unanimous ? "true" : "false");
 	escape_json(&buf, fnd_round_status_names[r->status]);
 	appendStringInfoString(&buf, ", \"started_at\": ");

@@ -668,29 +668,18 @@ fnd_round_row_votes(FndRoundData *d, Datum *participants, Datum *votes)
 	Datum	   *names = palloc(sizeof(Datum) * d->nparticipants);
 	StringInfoData buf;
 	const char *p = fnd_round_names(d);
-	bool		first = true;
 	int			j;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
 	for (j = 0; j < d->nparticipants; j++)
 	{
 		names[j] = CStringGetTextDatum(p);
-		if (d->votes[j] != FND_VOTE_NONE)
-		{
-			if (!first)
-				appendStringInfoString(&buf, ", ");
-			first = false;
-			escape_json(&buf, p);
-			appendStringInfoString(&buf, ": ");
-			escape_json(&buf, fnd_vote_names[d->votes[j]]);
-		}
 		p += strlen(p) + 1;
 	}
-	appendStringInfoChar(&buf, '}');
 	*participants = PointerGetDatum(construct_array(names, d->nparticipants,
 													TEXTOID, -1, false,
 													TYPALIGN_INT));
+	initStringInfo(&buf);
+	fnd_round_append_votes(&buf, d);
 	*votes = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
