@@ -33,7 +33,7 @@ RETURNS bigint
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'fnd_barrier_sync';
 COMMENT ON FUNCTION fnd_barrier_sync(text, int, interval) IS
-'Create the barrier if absent, arrive and wait; returns the generation that tripped.  On FN603 or cancel the arrival is withdrawn, so a retry does not count twice';
+'Create the barrier if absent, arrive (unless this session has already arrived in the current generation) and wait; returns the generation that tripped.  On FN603 or cancel the arrival it made is withdrawn, so a retry does not count twice';
 
 CREATE FUNCTION fnd_barrier_remove(name text)
 RETURNS boolean
