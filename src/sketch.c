@@ -32,6 +32,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "utils/float.h"
@@ -43,6 +44,7 @@
 
 static double fnd_sketch_inv_log_gamma = 0.0;
 static double fnd_sketch_log_gamma = 0.0;
+static double fnd_sketch_log_scale = 0.0;	/* log(2 / (gamma + 1)) */
 
 static inline void
 fnd_sketch_constants(void)
@@ -51,6 +53,7 @@ fnd_sketch_constants(void)
 	{
 		fnd_sketch_log_gamma = log(FND_SKETCH_GAMMA);
 		fnd_sketch_inv_log_gamma = 1.0 / fnd_sketch_log_gamma;
+		fnd_sketch_log_scale = log(2.0 / (FND_SKETCH_GAMMA + 1.0));
 	}
 }
 
@@ -61,12 +64,22 @@ fnd_sketch_key(double x)
 	return (int32) ceil(log(x) * fnd_sketch_inv_log_gamma);
 }
 
-/* The value a bucket stands for: within alpha of all its members. */
+/*
+ * The value a bucket stands for: within alpha of all its members.  For the
+ * top buckets (values near DBL_MAX) gamma^key overflows: there it is
+ * computed in log space, and if the value itself overflows, DBL_MAX is
+ * nearer than it to every member, so the bound still holds.
+ */
 static inline double
 fnd_sketch_value(int32 key)
 {
-	return 2.0 * exp((double) key * fnd_sketch_log_gamma) /
-		(FND_SKETCH_GAMMA + 1.0);
+	double		g = exp((double) key * fnd_sketch_log_gamma);
+	double		v;
+
+	if (g < DBL_MAX / 2)
+		return 2.0 * g / (FND_SKETCH_GAMMA + 1.0);
+	v = exp((double) key * fnd_sketch_log_gamma + fnd_sketch_log_scale);
+	return isinf(v) ? DBL_MAX : v;
 }
 
 void
@@ -195,6 +208,27 @@ fnd_sketch_add(FndSketch *sk, double x)
 			return;
 		fnd_sketch_halve(sk);
 	}
+}
+
+/* Is a store's window consistent with its counts' array of n buckets? */
+static bool
+fnd_store_valid(const FndSketchStore *st, int n)
+{
+	if (st->total == 0)
+		return true;
+	return st->kmin <= st->kmax && st->kmin >= st->lo &&
+		(int64) st->kmax < (int64) st->lo + n;
+}
+
+/*
+ * Can quantiles be read from this sketch without leaving its arrays?  For
+ * sketches read back from a file: every sketch this code built passes.
+ */
+bool
+fnd_sketch_valid(const FndSketch *sk)
+{
+	return fnd_store_valid(&sk->pos, FND_SKETCH_POS_BUCKETS) &&
+		fnd_store_valid(&sk->neg, FND_SKETCH_NEG_BUCKETS);
 }
 
 uint64

@@ -46,6 +46,7 @@ typedef struct FndSketch
 
 extern void fnd_sketch_init(FndSketch *sk);
 extern void fnd_sketch_add(FndSketch *sk, double x);
+extern bool fnd_sketch_valid(const FndSketch *sk);
 extern uint64 fnd_sketch_count(const FndSketch *sk);
 extern double fnd_sketch_quantile(const FndSketch *sk, double q);
 
