@@ -389,6 +389,7 @@ fnd_prom_series(FndMetricRow *rows, int n)
 		StringInfoData nm;
 		const FndMetricKey *k = &rows[i].key;
 
+		CHECK_FOR_INTERRUPTS();
 		initStringInfo(&nm);
 		fnd_prom_sanitise(&nm, k->name, k->name_len, true);
 		ser[i].row = &rows[i];
@@ -613,6 +614,7 @@ fnd_metrics_prometheus(PG_FUNCTION_ARGS)
 		const char *reason;
 		const char *detail = NULL;
 
+		CHECK_FOR_INTERRUPTS();
 		if (family == NULL || strcmp(family->name, s->name) != 0)
 		{
 			family = s;
