@@ -18,10 +18,14 @@
  * their own, and zero has its own count, so the bound holds for every sign.
  *
  * Fixed size.  Each store is a window of FND_SKETCH_*_BUCKETS consecutive
- * keys that slides to follow the data.  When the values span more keys than
- * the window has (a factor of 8e8 for positive values, 27000 for negative ones), the lowest
- * keys are merged into the lowest bucket of the window: high quantiles (the
- * ones latency work cares about) keep the 1% bound, the lowest ones lose it.
+ * keys that slides to follow the data.  Values whose magnitudes span at most
+ * gamma^(n - 1) (n buckets: 7.6e8 for positive values, 27000 for negative
+ * ones) always fit.  Beyond that the lowest keys (smallest magnitudes) are
+ * merged into the lowest bucket of the window: for positive values the high
+ * quantiles (the ones latency work cares about) keep the 1% bound and the
+ * lowest lose it; for negative values those nearest zero lose it.  Keys of
+ * every finite double fit int32; the bound holds for normal doubles (the
+ * representative value of a subnormal's bucket is not that precise).
  * A count that would overflow uint32 halves every count instead, which keeps
  * the shape of the distribution.
  *
