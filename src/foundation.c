@@ -102,10 +102,16 @@ _PG_init(void)
 			fnd_service_list[i]->define_settings(fnd_preloaded);
 	}
 
-	MarkGUCPrefixReserved("foundation");
-
 	if (!fnd_preloaded)
 		return;
+
+	/*
+	 * Only with the preload, as pg_stat_statements does: without it the
+	 * PGC_POSTMASTER settings are not defined, so reserving the prefix would
+	 * turn their lines in postgresql.conf into a WARNING for every session
+	 * that loads the library.
+	 */
+	MarkGUCPrefixReserved("foundation");
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = fnd_shmem_request_hook;
