@@ -296,6 +296,7 @@ walk() {
 	newdb "$db"
 	q -d "$db" -c "CREATE EXTENSION $EXT VERSION '$BASE'"
 	want data && fixture "$db" "$BASE"
+	check_catalog "$db" "$BASE" "$BASE holding its fixture's data"
 	for ((i = 1; i < ${#CHAIN[@]}; i++)); do
 		prev=${CHAIN[i - 1]}; v=${CHAIN[i]}
 		step "$db" "$prev" "$v" "up" || return 0
@@ -391,6 +392,15 @@ regress() {
 			note "regress: 1.0 is not frozen yet: running the current sql/ and expected/ (test/upgrade/freeze-regress.sh copies them at the freeze)"
 		fi
 	fi
+	# alternative expected files of the frozen suite must say why they exist
+	for f in "$dir"/expected/*_[0-9].out; do
+		[ -e "$f" ] || continue
+		if grep -Eq "^expected/$(basename "$f")[[:space:]]" "$dir/VARIANTS" 2>/dev/null; then
+			pass "regress: variant $(basename "$f") is listed in VARIANTS"
+		else
+			fail "regress: variant $(basename "$f") is not listed in $dir/VARIANTS"
+		fi
+	done
 	pgxs=$(dirname "$(pg_config --pgxs)")/../..
 	for f in "$dir"/sql/*.sql; do
 		t=$(basename "$f" .sql)
