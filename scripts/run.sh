@@ -90,6 +90,7 @@ run_reapply_changed() {
 		run_sql "DROP EXTENSION foundation CASCADE"
 	else
 		fnd_log "the unreleased $changed's script changed since this instance created the extension; keeping it and its data as they are (FND_RUN_RECREATE=1 make run re-creates it, emptying its tables)"
+		RUN_STALE=1	# keep the old sums: the next run sees the change too
 	fi
 }
 
@@ -110,7 +111,7 @@ run_update_extension() {
 	if [ -n "$installed" ] && [ "$installed" != "$now" ]; then
 		fnd_log "foundation updated from $installed to $now (data kept)"
 	fi
-	(cd "$EXTDIR" && md5sum foundation--*.sql) | sed 's/  / /' > "$SUMS"
+	[ "${RUN_STALE:-0}" = 1 ] || (cd "$EXTDIR" && md5sum foundation--*.sql) | sed 's/  / /' > "$SUMS"
 }
 
 # The extension keeps its data across runs: an existing one is updated
