@@ -2,7 +2,8 @@
 # The upgrade suite, run by make test against the shared instance (PGHOST,
 # PGPORT, psql of the staged install on PATH, FND_STAGE, FND_WORK):
 #   1. released scripts are unchanged: every file listed in released.md5
-#      has that md5 in the installed extension directory
+#      has that md5 in the installed extension directory; RELEASES lines
+#      are well formed and each names a version whose scripts are listed
 #   2. harness.sh on this build's version chain (every check)
 #   3. selftest.sh: the harness passes a good throwaway step and fails each
 #      broken one
@@ -26,6 +27,21 @@ while read -r sum file; do
 	fi
 done < released.md5
 [ $released -gt 0 ] || echo "     released: no version released yet (released.md5 is empty until the 1.0 freeze)"
+
+# RELEASES: "VERSION COMMIT DATE" lines, each version's scripts recorded
+while read -r line; do
+	case $line in ''|'#'*) continue ;; esac
+	if echo "$line" | grep -Eq '^[0-9][0-9.]* [0-9a-f]{40} [0-9]{4}-[0-9]{2}-[0-9]{2}$'; then
+		v=${line%% *}
+		if grep -Eq "  foundation--([^ ]*--)?$(echo "$v" | sed 's/\./\\./g')\.sql$" released.md5; then
+			echo "ok   released: RELEASES line for $v, its scripts in released.md5"
+		else
+			echo "FAIL released: $v is in RELEASES but none of its scripts is in test/upgrade/released.md5"; status=1
+		fi
+	else
+		echo "FAIL released: RELEASES line '$line' is not 'VERSION COMMIT(40 hex) YYYY-MM-DD'"; status=1
+	fi
+done < ../../RELEASES
 
 bash ./harness.sh --extdir "$EXTDIR" --work "${FND_WORK:-/tmp}/upgrade" || status=1
 bash ./selftest.sh || status=1
