@@ -1,35 +1,67 @@
 #!/usr/bin/env bash
-# Freeze and release 1.0 (docs/upgrading.md, "The 1.0 freeze").  Run once,
-# by the lead, at the top of a clean main on which the last 1.0 change is
-# merged and make test is green:
+# Release a version (docs/upgrading.md, "Releasing").  Run by the lead at
+# the top of a clean main whose make test is green:
 #
-#   bash test/upgrade/freeze.sh            edit, commit, tag v1.0, record
-#   bash test/upgrade/freeze.sh --no-commit   only edit the files
+#   bash test/upgrade/freeze.sh [VERSION] [--no-commit]
 #
-# 1. test/upgrade/freeze-regress.sh: sql/ and expected/ -> regress-1.0/
-# 2. foundation--1.0.sql generated one last time by make, its first line
+# VERSION defaults to the control file's default_version.  For every
+# version: its scripts' md5 go to test/upgrade/released.md5, a commit
+# "Release VERSION" is tagged vVERSION, and RELEASES gets
+# "VERSION <that commit> <date>" in a second commit.  --no-commit only
+# edits the files.
+#
+# 1.0 is special, done once (the freeze):
+#  - test/upgrade/freeze-regress.sh: sql/ and expected/ -> regress-1.0/
+#  - foundation--1.0.sql generated one last time by make, its first line
 #    saying it is frozen, and committed (no longer in .gitignore)
-# 3. Makefile: DATA is every foundation--*.sql; the SQL_PARTS assembly,
+#  - Makefile: DATA is every foundation--*.sql; the SQL_PARTS assembly,
 #    DATA_built and EXTRA_CLEAN go
-# 4. src/*.sql get a first line pointing to foundation--1.0.sql
-# 5. test/upgrade/released.md5 gets foundation--1.0.sql's md5
-# 6. commit "Release 1.0", tag v1.0, then RELEASES gets
-#    "1.0 <that commit> <date>" in a second commit
-# Then: make test (the upgrade suite now checks released.md5 and runs the
-# frozen suite), and push with --tags.
+#  - src/*.sql get a first line pointing to foundation--1.0.sql
+# A later version A -> V: foundation--A--V.sql and foundation--V--A.sql
+# are what gets recorded (they must exist, with the harness green).
+# Then: make test, and push with --tags.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-V=1.0
 COMMIT=1
-[ "${1:-}" = --no-commit ] && COMMIT=0
+V=
+for a in "$@"; do
+	case $a in
+	--no-commit) COMMIT=0 ;;
+	*) V=$a ;;
+	esac
+done
 die() { echo "freeze: $*" >&2; exit 1; }
+[ -n "$V" ] || V=$(sed -n "s/^default_version = '\(.*\)'/\1/p" foundation.control)
 
 . scripts/releases.sh
 ! fnd_is_released "$V" || die "$V is already in RELEASES"
 [ -z "$(git status --porcelain)" ] || die "the working tree is not clean"
+command -v perl >/dev/null || die "perl is needed"
+grep -q "^default_version = '$V'" foundation.control ||
+	die "default_version in foundation.control is not $V"
+
+if [ "$V" != 1.0 ]; then
+	prev=$(fnd_releases | tail -n 1 | cut -d' ' -f1)
+	[ -n "$prev" ] || die "no earlier release in RELEASES"
+	for f in "foundation--$prev--$V.sql" "foundation--$V--$prev.sql"; do
+		[ -f "$f" ] || die "$f is missing"
+		grep -q "  $f\$" test/upgrade/released.md5 && die "$f is already in released.md5"
+		md5sum "$f" | sed 's/ .*//; s/$/  '"$f"'/' >> test/upgrade/released.md5
+	done
+	git status --short
+	[ $COMMIT = 1 ] || { echo "freeze: --no-commit: review, then commit, tag v$V and add the RELEASES line by hand"; exit 0; }
+	git add -A
+	git commit -q -m "Release $V"
+	git tag "v$V"
+	printf '%s %s %s\n' "$V" "$(git rev-parse HEAD)" "$(date -u +%F)" >> RELEASES
+	git add RELEASES
+	git commit -q -m "RELEASES: $V"
+	echo "freeze: released $V at $(git rev-parse "v$V") (tag v$V); now run make test and push with --tags"
+	exit 0
+fi
+
 grep -q '^DATA_built = foundation--1.0.sql' Makefile ||
 	die "the Makefile does not generate foundation--1.0.sql any more: edit by hand (docs/upgrading.md)"
-command -v perl >/dev/null || die "perl is needed"
 
 # 1
 bash test/upgrade/freeze-regress.sh
