@@ -88,19 +88,24 @@ bench_once() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# bench_pair TA FA TB FB PROTOCOL CLIENTS : "median-A median-B", runs of A
-# and B alternating, so a change of machine load hits both alike
+# bench_pair TA FA TB FB PROTOCOL CLIENTS : "median-A median-B ratio".
+# Runs of A and B alternate, so a change of machine load hits both alike;
+# the ratio is the median of each adjacent pair's B/A, which follows a
+# load that drifts during the runs better than a ratio of medians.
 bench_pair() {
-	local i a=() b=()
+	local i a=() b=() r=() x y
 	for ((i = 0; i < RUNS; i++)); do
-		a+=("$(bench_once "$1" "$5" "$6" "$2")")
-		b+=("$(bench_once "$3" "$5" "$6" "$4")")
+		x=$(bench_once "$1" "$5" "$6" "$2")
+		y=$(bench_once "$3" "$5" "$6" "$4")
+		a+=("${x:-0}"); b+=("${y:-0}")
+		r+=("$(awk -v x="${x:-0}" -v y="${y:-0}" 'BEGIN { print (x > 0) ? y / x : 0 }')")
 	done
-	echo "$(printf '%s\n' "${a[@]}" | median) $(printf '%s\n' "${b[@]}" | median)"
+	echo "$(printf '%s\n' "${a[@]}" | median) $(printf '%s\n' "${b[@]}" | median) $(printf '%s\n' "${r[@]}" | median)"
 }
 
 # bench_compare LABEL CLIENTS "BASELINE SQL" "SCENARIO SQL" [GOAL]
-# Prints, per protocol, scenario/baseline and both median TPS figures.
+# Prints, per protocol, scenario/baseline (median of the runs' ratios) and
+# both median TPS figures.
 # In the compatibility section: the scenario on this build over the same
 # scenario on the 1.0 build (the baseline is not run).
 bench_compare() {
@@ -119,8 +124,7 @@ bench_compare() {
 			ab=$(bench_pair cur "$bf" cur "$sf" "$p" "$clients")
 		fi
 		line+=$(echo "$ab" | awk -v p="$p" '{
-			r = ($1 > 0) ? $2 / $1 : 0;
-			printf "  %-8s %5.2fx (%7.0f / %7.0f tps)", p, r, $2, $1 }')
+			printf "  %-8s %5.2fx (%7.0f / %7.0f tps)", p, $3, $2, $1 }')
 	done
 	echo "$line${goal:+  (goal $goal)}"
 }
@@ -158,10 +162,14 @@ bench_ns() {
 			old+=("$(bench_${kind}_once old "$n" "$sql" "$base_sql")")
 			new+=("$(bench_${kind}_once new "$n" "$sql" "$base_sql")")
 		done
+		for ((i = 0; i < RUNS; i++)); do
+			res+=("$(awk -v o="${old[i]}" -v c="${new[i]}" 'BEGIN { print (c > 0) ? o / c : 0 }')")
+		done
 		awk -v l="$label" -v o="$(printf '%s\n' "${old[@]}" | median)" \
-			-v c="$(printf '%s\n' "${new[@]}" | median)" -v w="$what" -v n="$n" 'BEGIN {
+			-v c="$(printf '%s\n' "${new[@]}" | median)" -v w="$what" -v n="$n" \
+			-v r="$(printf '%s\n' "${res[@]}" | median)" 'BEGIN {
 			printf "%-58s %10s %s now, %s at 1.0, ratio %5.2fx (N=%d)  (goal >= 0.95x)\n",
-				l, c, w, o, (c > 0 ? o / c : 0), n }'
+				l, c, w, o, r, n }'
 		return 0
 	fi
 	for ((i = 0; i < RUNS; i++)); do

@@ -28,7 +28,8 @@
 #            a fresh install of the latest (one database per test file)
 #   timing   on a database holding ROWS events, each step up finishes in
 #            under 1 s while a concurrent session stores events with
-#            fnd_store_event; its slowest insert must stay under 100 ms
+#            fnd_store_event; its slowest insert must stay under 100 ms;
+#            and the step rewrites no table or index (relfilenodes kept)
 #
 # Step headers, comment lines anywhere in a step script
 # (foundation--A--B.sql), names separated by commas or spaces:
@@ -90,7 +91,6 @@ qa() { pq -q -At -v ON_ERROR_STOP=1 "$@"; }
 dbname() { echo "${PREFIX}_$(echo "$1" | tr -c 'a-zA-Z0-9\n' '_')"; }
 newdb() { q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 dropdb_() { q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; }
-version_of() { qa -d "$1" -c "SELECT extversion FROM pg_extension WHERE extname = '$EXT'"; }
 
 # ---- the chain ---------------------------------------------------------
 
@@ -477,6 +477,10 @@ END \$\$" > "$WORK/timing-inserter.out" 2>&1 &
 		sleep 0.1
 	done
 	[ $started = 1 ] || { fail "timing $from -> $to: the inserter did not start"; kill "$pid" 2>/dev/null; wait "$pid" || true; return 0; }
+	local files="SELECT c.oid::regclass::text || ' ' || c.relfilenode FROM pg_class c
+		WHERE c.relkind IN ('r', 'p', 'i', 't') AND c.relnamespace <> 'pg_catalog'::regnamespace
+		  AND c.relpersistence = 'p' ORDER BY 1"
+	qa -d "$db" -c "$files" | LC_ALL=C sort > "$WORK/timing-files-before.txt"
 	ms=$(pq -q -At -v ON_ERROR_STOP=1 -d "$db" -c '\timing on' \
 		-c "ALTER EXTENSION $EXT UPDATE TO '$to'" 2>"$WORK/timing-alter.err" |
 		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
@@ -486,6 +490,17 @@ END \$\$" > "$WORK/timing-inserter.out" 2>&1 &
 	wait "$pid" || { fail "timing $from -> $to: the inserter failed"; detail "$WORK/timing-inserter.out"; }
 	[ -n "$ms" ] || { fail "timing $from -> $to: ALTER EXTENSION failed"; detail "$WORK/timing-alter.err"; return 0; }
 	read -r worst n < <(qa -F ' ' -d "$db" -c "SELECT round(worst_ms::numeric, 1), inserts FROM fnd_upgrade_probe")
+	# a rewrite (new relfilenode) of a table or index that existed before
+	# the step costs time proportional to the data: never in a step
+	qa -d "$db" -c "$files" | LC_ALL=C sort > "$WORK/timing-files-after.txt"
+	local rewritten
+	rewritten=$(LC_ALL=C join "$WORK/timing-files-before.txt" "$WORK/timing-files-after.txt" |
+		awk '$2 != $3 && $1 !~ /^pg_toast/ { print $1 }' | xargs)
+	if [ -n "$rewritten" ]; then
+		fail "timing $from -> $to: the step rewrote $rewritten (new relfilenode; add columns without a volatile default, build indexes from a service)"
+	else
+		pass "timing $from -> $to: no table or index rewritten"
+	fi
 	local figure="on $ROWS events: step $ms ms, slowest of $n concurrent fnd_store_event calls $worst ms"
 	if awk -v m="$ms" -v w="$worst" 'BEGIN { exit !(m < 1000 && w < 100) }'; then
 		pass "timing $from -> $to $figure (limits 1000 ms, 100 ms)"
