@@ -89,7 +89,7 @@ pq() { PGOPTIONS=$QUIET psql -X "$@"; }
 q() { pq -q -v ON_ERROR_STOP=1 "$@"; }
 qa() { pq -q -At -v ON_ERROR_STOP=1 "$@"; }
 dbname() { echo "${PREFIX}_$(echo "$1" | tr -c 'a-zA-Z0-9\n' '_')"; }
-newdb() { q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+newdb() { q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
 dropdb_() { q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; }
 
 # ---- the chain ---------------------------------------------------------

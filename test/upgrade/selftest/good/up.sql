@@ -11,9 +11,6 @@
 --   saved in fnd_selftest_events_tag are put back, and that table dropped.
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.0.1'" to load this file. \quit
 
-ALTER TABLE @extschema@.fnd_events ADD COLUMN tag text;
-COMMENT ON COLUMN @extschema@.fnd_events.tag IS 'A label (self-test column)';
-
 -- CREATE TABLE IF NOT EXISTS refuses a table that is not a member, so a
 -- table a downgrade kept is found and added back explicitly, with its
 -- identity sequence, dump marks and privileges.
@@ -28,11 +25,6 @@ BEGIN
     ELSE
         ALTER EXTENSION foundation ADD TABLE @extschema@.fnd_selftest_notes;
         ALTER EXTENSION foundation ADD SEQUENCE @extschema@.fnd_selftest_notes_id_seq;
-    END IF;
-    IF to_regclass('@extschema@.fnd_selftest_events_tag') IS NOT NULL THEN
-        UPDATE @extschema@.fnd_events e SET tag = s.tag
-        FROM @extschema@.fnd_selftest_events_tag s WHERE s.id = e.id;
-        DROP TABLE @extschema@.fnd_selftest_events_tag;
     END IF;
 END $$;
 COMMENT ON TABLE @extschema@.fnd_selftest_notes IS 'Notes (self-test table)';
@@ -49,3 +41,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$ INSERT INTO @extschema@.fnd_selftest_notes (note) VALUES (note) RETURNING id $$;
 COMMENT ON FUNCTION @extschema@.fnd_selftest_note(text) IS 'Add a note (self-test function)';
 REVOKE ALL ON FUNCTION @extschema@.fnd_selftest_note(text) FROM PUBLIC;
+
+-- Last, because its ACCESS EXCLUSIVE lock on fnd_events lasts until the
+-- whole ALTER EXTENSION commits: everything after it would block writers.
+ALTER TABLE @extschema@.fnd_events ADD COLUMN tag text;
+COMMENT ON COLUMN @extschema@.fnd_events.tag IS 'A label (self-test column)';
+DO $$
+BEGIN
+    IF to_regclass('@extschema@.fnd_selftest_events_tag') IS NOT NULL THEN
+        UPDATE @extschema@.fnd_events e SET tag = s.tag
+        FROM @extschema@.fnd_selftest_events_tag s WHERE s.id = e.id;
+        DROP TABLE @extschema@.fnd_selftest_events_tag;
+    END IF;
+END $$;
