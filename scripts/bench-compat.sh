@@ -29,16 +29,16 @@ compat_resolve() {
 		rev=HEAD
 		desc="HEAD: RELEASES has no $COMPAT_VERSION line yet (1.0 is not frozen), so this compares the last commit with the working tree; set FND_COMPAT_COMMIT to pick another"
 	fi
-	c=$(git -C "$dir" rev-parse --verify -q "$rev^{commit}") ||
-		fnd_die "bench-compat: $rev is not a commit of $dir"
+	c=$(git -C "$dir" rev-parse --verify -q "$rev^{commit}" 2>/dev/null) ||
+		{ fnd_log "bench-compat: $rev is not a commit of $dir"; return 1; }
 	echo "$c $desc"
 }
 
 # compat_export DIR TARFILE: the tree of the chosen commit, as a tar file
 compat_export() {
 	local dir=$1 tar=$2 res
-	res=$(compat_resolve "$dir")
-	git -C "$dir" archive --format=tar -o "$tar" "${res%% *}"
+	res=$(compat_resolve "$dir") || return 1
+	git -C "$dir" archive --format=tar -o "$tar" "${res%% *}" || return 1
 	FND_COMPAT_TAR=$tar
 	FND_COMPAT_DESC="${res%% *} (${res#* })"
 	export FND_COMPAT_TAR FND_COMPAT_DESC
@@ -53,8 +53,11 @@ compat_export_as_root() {
 	# git refuses a repository owned by someone else unless told it is safe
 	git config --global --get-all safe.directory 2>/dev/null | grep -qxF "$FND_SRC" ||
 		export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0="$FND_SRC"
-	compat_export "$FND_SRC" "$base/compat-src.tar"
-	chown postgres: "$base/compat-src.tar"
+	if compat_export "$FND_SRC" "$base/compat-src.tar"; then
+		chown postgres: "$base/compat-src.tar"
+	else
+		fnd_log "bench-compat: no $COMPAT_VERSION tree to build; the compatibility section will be skipped"
+	fi
 }
 
 compat_stop_old() {
