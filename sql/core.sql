@@ -51,3 +51,14 @@ SELECT c.relname
 FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
 WHERE c.relkind IN ('v', 'r') AND obj_description(c.oid, 'pg_class') IS NULL;
+
+-- every view of the extension is readable by PUBLIC, as the README says
+SELECT c.relname AS view_not_readable_by_public
+FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
+WHERE c.relkind = 'v' AND NOT has_table_privilege('public', c.oid, 'SELECT')
+ORDER BY 1;
+SELECT count(*) >= 8 AS views_checked
+FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
+WHERE c.relkind = 'v';
