@@ -155,6 +155,10 @@ static FndDbTable fnd_lock_table = {
 
 static FndLockShared *fnd_lock_shared = NULL;
 
+/* supervisor: totals since it started, for fnd_services() */
+static int	fnd_lock_expired_total = 0;
+static int	fnd_lock_slots_freed = 0;
+
 /* backend-local */
 static bool fnd_lock_touched = false;	/* ever queued or held anything */
 static FndLockTarget fnd_lock_wait_target;	/* the lock we queue for or await */
@@ -946,8 +950,6 @@ fnd_lock_periodic(void)
 	HASH_SEQ_STATUS status;
 	FndLock    *lk;
 	TimestampTz now = fnd_now();
-	int			expired = 0;
-	int			slots;
 	char		more[96];
 
 	fnd_dbtable_lock_all(&fnd_lock_table, LW_EXCLUSIVE);
@@ -957,7 +959,7 @@ fnd_lock_periodic(void)
 		if (lk->held && lk->token != 0 && lk->lease_expires != 0 &&
 			now >= lk->lease_expires)
 		{
-			expired++;
+			fnd_lock_expired_total++;
 			/* removing the current entry during a scan is allowed */
 			(void) fnd_lock_expire(lk, now);
 		}
@@ -965,10 +967,9 @@ fnd_lock_periodic(void)
 	fnd_dbtable_unlock_all(&fnd_lock_table);
 
 	fnd_dbtable_sweep_dropped(&fnd_lock_table);
-	slots = fnd_token_sweep_dropped();
-	snprintf(more, sizeof(more),
-			 "last pass: %d leases expired, %d token slots freed",
-			 expired, slots);
+	fnd_lock_slots_freed += fnd_token_sweep_dropped();
+	snprintf(more, sizeof(more), "%d leases expired; %d token slots freed",
+			 fnd_lock_expired_total, fnd_lock_slots_freed);
 	fnd_dbtable_report(&fnd_lock_table, more);
 	return false;
 }
