@@ -115,22 +115,6 @@ typedef struct BreakerSnap
 	int64		rejections;
 } BreakerSnap;
 
-static void cb_define_settings(bool preloading);
-static Size cb_shmem_size(void);
-static void cb_shmem_startup(void);
-static bool cb_periodic(void);
-
-const FndService fnd_breaker_service = {
-	.name = "breaker",
-	.phase = 1,
-	.depends_on = "",
-	.define_settings = cb_define_settings,
-	.shmem_size = cb_shmem_size,
-	.lwlocks = 1,
-	.shmem_startup = cb_shmem_startup,
-	.periodic = cb_periodic,
-};
-
 static FndDbTable cb_table = {
 	.name = "foundation breaker table",
 	.title = "circuit breaker table",
@@ -147,37 +131,25 @@ static FndDbTable cb_table = {
 	.full_hint = "Remove unused breakers with fnd_cb_remove(), or raise foundation.max_circuit_breakers and restart the server.",
 };
 
-static void
-cb_define_settings(bool preloading)
-{
-	fnd_dbtable_define(&cb_table, preloading);
-}
+FND_DBTABLE_SETUP_CALLBACKS(cb, cb_table)
+/* Supervisor: remove the breakers of dropped databases. */
+FND_DBTABLE_SWEEP_CALLBACK(cb, cb_table)
 
-static Size
-cb_shmem_size(void)
-{
-	return fnd_dbtable_shmem_size(&cb_table);
-}
-
-static void
-cb_shmem_startup(void)
-{
-	fnd_dbtable_startup(&cb_table);
-}
+const FndService fnd_breaker_service = {
+	.name = "breaker",
+	.phase = 1,
+	.depends_on = "",
+	.define_settings = cb_define_settings,
+	.shmem_size = cb_shmem_size,
+	.lwlocks = 1,
+	.shmem_startup = cb_shmem_startup,
+	.periodic = cb_periodic,
+};
 
 static inline LWLock *
 cb_lock(void)
 {
 	return fnd_dbtable_lock(&cb_table);
-}
-
-/* Supervisor: remove the breakers of dropped databases. */
-static bool
-cb_periodic(void)
-{
-	fnd_dbtable_sweep_dropped(&cb_table);
-	fnd_dbtable_report(&cb_table, NULL);
-	return false;
 }
 
 /* Argument 0 of every breaker function: the name, as a hash key. */
@@ -631,61 +603,50 @@ fnd_cb_remove(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(found);
 }
 
+/* A row of fnd_cb_list, copied under the breaker lock. */
+typedef struct BreakerRow
+{
+	char		name[FND_NAME_BUFSZ];
+	BreakerSnap snap;
+} BreakerRow;
+
+static bool
+cb_copy_row(const void *entry, void *row, void *arg)
+{
+	BreakerEntry *e = (BreakerEntry *) entry;
+	BreakerRow *r = (BreakerRow *) row;
+
+	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
+	cb_snapshot(e, *(TimestampTz *) arg, &r->snap);
+	return true;
+}
+
+/* name, the fnd_cb_status columns, then the settings */
+static void
+cb_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const BreakerRow *r = (const BreakerRow *) row;
+	const BreakerSnap *s = &r->snap;
+
+	values[0] = CStringGetTextDatum(r->name);
+	cb_snap_values(s, values + 1, nulls + 1);
+	values[8] = Int32GetDatum(s->tolerance);
+	values[9] = IntervalPGetDatum(fnd_usec_interval(s->window_us));
+	values[10] = IntervalPGetDatum(fnd_usec_interval(s->reset_us));
+	values[11] = Int32GetDatum(s->half_open_calls);
+}
+
 /*
  * fnd_cb_list() -> every breaker of this database, for the
- * fnd_circuit_breakers view.  Copies under the lock, then builds tuples.
+ * fnd_circuit_breakers view.
  */
 Datum
 fnd_cb_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	BreakerEntry *e;
-	typedef struct
-	{
-		char		name[FND_NAME_BUFSZ];
-		BreakerSnap snap;
-	} Row;
-	Row		   *rows;
-	int			n = 0;
-	int			cap;
-	int			i;
-	TimestampTz now;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-	now = fnd_now();
-
-	/* copy under the lock (palloc is fine under an LWLock), build after */
-	LWLockAcquire(cb_lock(), LW_SHARED);
-	cap = Max(fnd_dbtable_count(&cb_table), 1);
-	rows = palloc(sizeof(Row) * cap);
-	hash_seq_init(&seq, cb_table.htab);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || n >= cap)
-			continue;
-		memcpy(rows[n].name, e->key.name, FND_NAME_BUFSZ);
-		cb_snapshot(e, now, &rows[n].snap);
-		n++;
-	}
-	LWLockRelease(cb_lock());
-
-	for (i = 0; i < n; i++)
-	{
-		Datum		values[12];
-		bool		nulls[12] = {0};
-		BreakerSnap *s = &rows[i].snap;
-
-		/* name, the fnd_cb_status columns, then the settings */
-		values[0] = CStringGetTextDatum(rows[i].name);
-		cb_snap_values(s, values + 1, nulls + 1);
-		values[8] = Int32GetDatum(s->tolerance);
-		values[9] = IntervalPGetDatum(fnd_usec_interval(s->window_us));
-		values[10] = IntervalPGetDatum(fnd_usec_interval(s->reset_us));
-		values[11] = Int32GetDatum(s->half_open_calls);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	fnd_dbtable_list(fcinfo, &cb_table, sizeof(BreakerRow), cb_copy_row,
+					 &now, cb_row_values);
 	return (Datum) 0;
 }
 

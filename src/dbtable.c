@@ -14,9 +14,11 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "dbname.h"
@@ -325,6 +327,97 @@ int
 fnd_dbtable_count(const FndDbTable *t)
 {
 	return (int) pg_atomic_read_u32(&t->shared->count);
+}
+
+/*
+ * Visit every entry of every database with all of the table's locks held
+ * in mode (LW_EXCLUSIVE if visit may remove the entry it is given).
+ * Returns how many visits returned true.
+ */
+int
+fnd_dbtable_scan(FndDbTable *t, LWLockMode mode, FndDbTableVisit visit,
+				 void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	void	   *e;
+	int			n = 0;
+
+	fnd_dbtable_lock_all(t, mode);
+	hash_seq_init(&seq, t->htab);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (visit(e, arg))
+			n++;
+	fnd_dbtable_unlock_all(t);
+	return n;
+}
+
+/*
+ * Copies of this database's entries, made by copy into an array of rows of
+ * rowsize bytes under the table's locks held shared; rows are then built
+ * (catalog lookups and all) without them.  Returns the palloc'd array and
+ * sets *nrows.
+ */
+void *
+fnd_dbtable_collect(FndDbTable *t, Size rowsize, FndDbTableCopy copy,
+					void *arg, int *nrows)
+{
+	HASH_SEQ_STATUS seq;
+	FndDbKey   *e;
+	char	   *rows;
+	Size		cap = 16;
+
+	*nrows = 0;
+	rows = palloc(rowsize * cap);
+	fnd_dbtable_lock_all(t, LW_SHARED);
+	hash_seq_init(&seq, t->htab);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->dbid != MyDatabaseId)
+			continue;
+		if (*nrows == cap)
+		{
+			cap *= 2;
+			rows = repalloc_huge(rows, rowsize * cap);
+		}
+		if (copy(e, rows + rowsize * *nrows, arg))
+			(*nrows)++;
+	}
+	fnd_dbtable_unlock_all(t);
+	return rows;
+}
+
+/*
+ * The body of a set-returning SQL function (a view's) that lists this
+ * database's entries: rows copied by copy under the locks, then turned
+ * into result rows by values without them.
+ */
+void
+fnd_dbtable_list(FunctionCallInfo fcinfo, FndDbTable *t, Size rowsize,
+				 FndDbTableCopy copy, void *arg, FndDbTableValues values)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *rows;
+	int			nrows;
+	int			natts;
+	Datum	   *datums;
+	bool	   *nulls;
+	int			i;
+
+	fnd_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	natts = rsinfo->setDesc->natts;
+	datums = palloc(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
+
+	rows = fnd_dbtable_collect(t, rowsize, copy, arg, &nrows);
+	for (i = 0; i < nrows; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(bool) * natts);
+		values(rows + rowsize * i, datums, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+	}
+	pfree(rows);
 }
 
 /* ---------------------------------------------------------------------

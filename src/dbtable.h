@@ -19,14 +19,21 @@
  *		.max_desc = "Maximum number of widgets, across all databases.",
  *		.full_hint = "Remove widgets, or raise foundation.max_widgets (needs a restart).",
  *	};
- *	define_settings:	fnd_dbtable_define(&my_table, preloading);
- *	shmem_size:			return fnd_dbtable_shmem_size(&my_table);
- *	lwlocks:			my_table.partitions
- *	shmem_startup:		fnd_dbtable_startup(&my_table);
- *	periodic:			fnd_dbtable_sweep_dropped(&my_table);
- *						fnd_dbtable_report(&my_table, NULL);
+ *	FND_DBTABLE_SETUP_CALLBACKS(widget, my_table)
+ *	FND_DBTABLE_SWEEP_CALLBACK(widget, my_table)
+ *	const FndService fnd_widget_service = {
+ *		.name = "widget", .phase = 1, .depends_on = "",
+ *		.define_settings = widget_define_settings,
+ *		.shmem_size = widget_shmem_size, .lwlocks = 1,
+ *		.shmem_startup = widget_shmem_startup, .periodic = widget_periodic,
+ *	};
  *
- * and keeps only its own state and rules.  An entry starts with its key:
+ * (or calls fnd_dbtable_define, _shmem_size, _startup, _sweep_dropped and
+ * _report from callbacks of its own), and keeps only its own state and
+ * rules: find, insert, remove and recharge entries under the key's lock,
+ * return this database's entries as a set (a view) with fnd_dbtable_list
+ * (or copy them with fnd_dbtable_collect), walk them all (expiry, session
+ * exit) with fnd_dbtable_scan.  An entry starts with its key:
  * an FndDbKey, or a struct declared with FND_DBKEY_FIELDS(n) for names
  * longer than FND_NAME_BUFSZ (the registry's namespace plus name).  Only
  * dbid, len and the first len bytes of name are its identity.
@@ -69,6 +76,26 @@ typedef struct FndDbKey
 
 /* release what a doomed entry holds; false keeps it. Locks held exclusively */
 typedef bool (*FndDbTableForget) (void *entry);
+
+/*
+ * fnd_dbtable_scan: look at one entry (of any database) with the table's
+ * locks held in the scan's mode; may remove it when exclusive.  Returns
+ * whether it counts.
+ */
+typedef bool (*FndDbTableVisit) (void *entry, void *arg);
+
+/*
+ * fnd_dbtable_collect: copy one entry of this database into row, under the
+ * table's locks held shared (so: no catalog access, no errors but out of
+ * memory); false skips it.
+ */
+typedef bool (*FndDbTableCopy) (const void *entry, void *row, void *arg);
+
+/*
+ * fnd_dbtable_list: fill one result row (nulls start all false) from a
+ * row fnd_dbtable_collect made; no table lock is held.
+ */
+typedef void (*FndDbTableValues) (const void *row, Datum *values, bool *nulls);
 
 typedef struct FndDbTableShared
 {
@@ -150,5 +177,48 @@ extern void fnd_dbtable_raise_full(FndDbTable *t, Oid role) pg_attribute_noretur
 extern void fnd_dbtable_remove(FndDbTable *t, void *entry);
 extern void fnd_dbtable_recharge(FndDbTable *t, void *entry, Oid role);
 extern int	fnd_dbtable_count(const FndDbTable *t);
+extern int	fnd_dbtable_scan(FndDbTable *t, LWLockMode mode,
+							 FndDbTableVisit visit, void *arg);
+extern void *fnd_dbtable_collect(FndDbTable *t, Size rowsize,
+								 FndDbTableCopy copy, void *arg, int *nrows);
+extern void fnd_dbtable_list(FunctionCallInfo fcinfo, FndDbTable *t,
+							 Size rowsize, FndDbTableCopy copy, void *arg,
+							 FndDbTableValues values);
+
+/*
+ * The service callbacks of a table that needs nothing else at start-up:
+ * defines prefix_define_settings, prefix_shmem_size and
+ * prefix_shmem_startup for the FndService descriptor.
+ */
+#define FND_DBTABLE_SETUP_CALLBACKS(prefix, table) \
+static void \
+prefix##_define_settings(bool preloading) \
+{ \
+	fnd_dbtable_define(&(table), preloading); \
+} \
+static Size \
+prefix##_shmem_size(void) \
+{ \
+	return fnd_dbtable_shmem_size(&(table)); \
+} \
+static void \
+prefix##_shmem_startup(void) \
+{ \
+	fnd_dbtable_startup(&(table)); \
+}
+
+/*
+ * The supervisor's periodic work of a table that has nothing else to do:
+ * defines prefix_periodic, which removes the entries of dropped databases
+ * and reports "N <noun>; M removed with dropped databases".
+ */
+#define FND_DBTABLE_SWEEP_CALLBACK(prefix, table) \
+static bool \
+prefix##_periodic(void) \
+{ \
+	fnd_dbtable_sweep_dropped(&(table)); \
+	fnd_dbtable_report(&(table), NULL); \
+	return false; \
+}
 
 #endif							/* FND_DBTABLE_H */

@@ -89,23 +89,7 @@ fnd_election_lwlock(void)
 	return fnd_dbtable_lock(&fnd_election_table);
 }
 
-static void
-fnd_election_define_settings(bool preloading)
-{
-	fnd_dbtable_define(&fnd_election_table, preloading);
-}
-
-static Size
-fnd_election_shmem_size(void)
-{
-	return fnd_dbtable_shmem_size(&fnd_election_table);
-}
-
-static void
-fnd_election_shmem_startup(void)
-{
-	fnd_dbtable_startup(&fnd_election_table);
-}
+FND_DBTABLE_SETUP_CALLBACKS(fnd_election, fnd_election_table)
 
 /* The group's entry, or NULL.  Caller holds the lock. */
 static FndElection *
@@ -331,60 +315,49 @@ fnd_leader(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* A live leadership of this database, for fnd_leaders_list. */
+static bool
+fnd_election_copy_row(const void *entry, void *row, void *arg)
+{
+	const FndElection *e = (const FndElection *) entry;
+	TimestampTz now = *(TimestampTz *) arg;
+
+	if (e->term == 0 || (e->lease_expires != 0 && now >= e->lease_expires))
+		return false;
+	memcpy(row, e, sizeof(FndElection));
+	return true;
+}
+
+/* group, leader, term, owner_pid, owner_role, elected_at, lease_expires_at */
+static void
+fnd_election_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const FndElection *e = (const FndElection *) row;
+
+	values[0] = CStringGetTextDatum(e->key.name);
+	values[1] = CStringGetTextDatum(e->leader);
+	values[2] = Int64GetDatum(e->term);
+	values[3] = Int32GetDatum(e->owner.pid);
+	nulls[3] = fnd_session_is_empty(&e->owner);
+	values[4] = ObjectIdGetDatum(e->owner_role);
+	values[5] = TimestampTzGetDatum(e->elected_at);
+	values[6] = TimestampTzGetDatum(e->lease_expires);
+	nulls[6] = (e->lease_expires == 0);
+}
+
 /*
  * fnd_leaders_list() - every group of this database that has a leader,
- * behind the fnd_leaders view.  Rows are copied under the shared lock and
- * built after it is released.
+ * behind the fnd_leaders view.
  */
 PG_FUNCTION_INFO_V1(fnd_leaders_list);
 
 Datum
 fnd_leaders_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	FndElection *e;
-	FndElection *rows;
-	int			nrows = 0;
-	int			maxrows;
-	int			i;
-	TimestampTz now;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	LWLockAcquire(fnd_election_lwlock(), LW_SHARED);
-	maxrows = Max(fnd_dbtable_count(&fnd_election_table), 1);
-	rows = palloc(sizeof(FndElection) * maxrows);
-	now = fnd_now();
-	hash_seq_init(&status, fnd_election_table.htab);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || e->term == 0 ||
-			(e->lease_expires != 0 && now >= e->lease_expires))
-			continue;
-		if (nrows < maxrows)
-			rows[nrows++] = *e;
-	}
-	LWLockRelease(fnd_election_lwlock());
-
-	for (i = 0; i < nrows; i++)
-	{
-		Datum		values[7];
-		bool		nulls[7] = {false, false, false, false, false, false, false};
-
-		values[0] = CStringGetTextDatum(rows[i].key.name);
-		values[1] = CStringGetTextDatum(rows[i].leader);
-		values[2] = Int64GetDatum(rows[i].term);
-		values[3] = Int32GetDatum(rows[i].owner.pid);
-		nulls[3] = fnd_session_is_empty(&rows[i].owner);
-		values[4] = ObjectIdGetDatum(rows[i].owner_role);
-		values[5] = TimestampTzGetDatum(rows[i].elected_at);
-		values[6] = TimestampTzGetDatum(rows[i].lease_expires);
-		nulls[6] = (rows[i].lease_expires == 0);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	pfree(rows);
+	fnd_dbtable_list(fcinfo, &fnd_election_table, sizeof(FndElection),
+					 fnd_election_copy_row, &now, fnd_election_row_values);
 	return (Datum) 0;
 }
 
@@ -432,6 +405,20 @@ fnd_resign(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
+/* Scan step: end a leadership whose lease ran out at *arg. */
+static bool
+fnd_election_expire(void *entry, void *arg)
+{
+	FndElection *e = (FndElection *) entry;
+
+	if (e->term == 0 || e->lease_expires == 0 ||
+		*(TimestampTz *) arg < e->lease_expires)
+		return false;
+	fnd_telemetry_count("foundation.election.expired", 1);
+	fnd_dbtable_remove(&fnd_election_table, e);
+	return true;
+}
+
 /*
  * Supervisor: remove leaderships whose lease ran out, and those of dropped
  * databases.
@@ -439,52 +426,41 @@ fnd_resign(PG_FUNCTION_ARGS)
 static bool
 fnd_election_periodic(void)
 {
-	HASH_SEQ_STATUS status;
-	FndElection *e;
 	TimestampTz now = fnd_now();
 
-	LWLockAcquire(fnd_election_lwlock(), LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_election_table.htab);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		if (e->term != 0 && e->lease_expires != 0 && now >= e->lease_expires)
-		{
-			fnd_telemetry_count("foundation.election.expired", 1);
-			fnd_dbtable_remove(&fnd_election_table, e);
-		}
-	}
-	LWLockRelease(fnd_election_lwlock());
-
+	fnd_dbtable_scan(&fnd_election_table, LW_EXCLUSIVE, fnd_election_expire,
+					 &now);
 	fnd_dbtable_sweep_dropped(&fnd_election_table);
 	fnd_dbtable_report(&fnd_election_table, NULL);
 	return false;
 }
 
 /*
- * The session ends: its session-owned leaderships (and one still fetching
- * its term) end with it; leased ones stay with their role.
+ * Scan step at session exit: this session's session-owned leadership (or
+ * one still fetching its term) ends; a leased one stays with its role.
  */
+static bool
+fnd_election_leave(void *entry, void *arg)
+{
+	FndElection *e = (FndElection *) entry;
+
+	if (!fnd_session_is_me(&e->owner))
+		return false;
+	if (e->lease_usec == 0 || e->term == 0)
+		fnd_dbtable_remove(&fnd_election_table, e);
+	else
+		memset(&e->owner, 0, sizeof(e->owner));
+	return true;
+}
+
+/* The session ends: see fnd_election_leave. */
 static void
 fnd_election_session_exit(void)
 {
-	HASH_SEQ_STATUS status;
-	FndElection *e;
-
 	if (!fnd_election_touched || fnd_election_table.htab == NULL)
 		return;
-
-	LWLockAcquire(fnd_election_lwlock(), LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_election_table.htab);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		if (!fnd_session_is_me(&e->owner))
-			continue;
-		if (e->lease_usec == 0 || e->term == 0)
-			fnd_dbtable_remove(&fnd_election_table, e);
-		else
-			memset(&e->owner, 0, sizeof(e->owner));
-	}
-	LWLockRelease(fnd_election_lwlock());
+	fnd_dbtable_scan(&fnd_election_table, LW_EXCLUSIVE, fnd_election_leave,
+					 NULL);
 	fnd_election_touched = false;
 }
 

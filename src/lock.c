@@ -859,69 +859,51 @@ fnd_lock_renew(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(expires);
 }
 
-/*
- * fnd_locks_list() - the rows of the fnd_locks view, for this database:
- * name, token, owner_pid, owner_role, acquired_at, lease_expires_at, waiters.
- */
+/* A lock of this database held now, for fnd_locks_list. */
+static bool
+fnd_lock_copy_row(const void *entry, void *row, void *arg)
+{
+	const FndLock *lk = (const FndLock *) entry;
+	TimestampTz now = *(TimestampTz *) arg;
+
+	if (!lk->held || (lk->lease_expires != 0 && now >= lk->lease_expires))
+		return false;			/* expired: as good as released */
+	memcpy(row, lk, sizeof(FndLock));
+	return true;
+}
+
+/* name, token, owner_pid, owner_role, acquired_at, lease_expires_at, waiters */
+static void
+fnd_lock_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const FndLock *lk = (const FndLock *) row;
+	char	   *role = GetUserNameFromId(lk->owner_role, true);
+
+	values[0] = CStringGetTextDatum(lk->key.name);
+	values[1] = Int64GetDatum(lk->token);
+	nulls[1] = (lk->token == 0);
+	values[2] = Int32GetDatum(lk->owner.pid);
+	nulls[2] = fnd_session_is_empty(&lk->owner);
+	if (role != NULL)
+		values[3] = DirectFunctionCall1(namein, CStringGetDatum(role));
+	else
+		nulls[3] = true;
+	values[4] = TimestampTzGetDatum(lk->acquired_at);
+	values[5] = TimestampTzGetDatum(lk->lease_expires);
+	nulls[5] = (lk->lease_expires == 0);
+	values[6] = Int32GetDatum(lk->nwaiters);
+}
+
+/* fnd_locks_list() - the rows of the fnd_locks view, for this database */
 PG_FUNCTION_INFO_V1(fnd_locks_list);
 
 Datum
 fnd_locks_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	FndLock    *lk;
-	FndLock    *rows;
-	int			nrows = 0;
-	int			maxrows;
-	TimestampTz now;
-	int			i;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	/* copy under the lock, build tuples (catalog lookups) after */
-	fnd_dbtable_lock_all(&fnd_lock_table, LW_SHARED);
-	maxrows = (int) hash_get_num_entries(fnd_lock_table.htab);
-	rows = palloc(sizeof(FndLock) * Max(maxrows, 1));
-	now = fnd_now();
-	hash_seq_init(&status, fnd_lock_table.htab);
-	while ((lk = hash_seq_search(&status)) != NULL)
-	{
-		if (lk->key.dbid != MyDatabaseId || !lk->held)
-			continue;
-		if (lk->lease_expires != 0 && now >= lk->lease_expires)
-			continue;			/* expired: as good as released */
-		if (nrows < maxrows)
-			rows[nrows++] = *lk;
-	}
-	fnd_dbtable_unlock_all(&fnd_lock_table);
-
-	for (i = 0; i < nrows; i++)
-	{
-		Datum		values[7];
-		bool		nulls[7];
-		char	   *role;
-
-		memset(nulls, 0, sizeof(nulls));
-		lk = &rows[i];
-		values[0] = CStringGetTextDatum(lk->key.name);
-		values[1] = Int64GetDatum(lk->token);
-		nulls[1] = (lk->token == 0);
-		values[2] = Int32GetDatum(lk->owner.pid);
-		nulls[2] = fnd_session_is_empty(&lk->owner);
-		role = GetUserNameFromId(lk->owner_role, true);
-		if (role != NULL)
-			values[3] = DirectFunctionCall1(namein, CStringGetDatum(role));
-		else
-			nulls[3] = true;
-		values[4] = TimestampTzGetDatum(lk->acquired_at);
-		values[5] = TimestampTzGetDatum(lk->lease_expires);
-		nulls[5] = (lk->lease_expires == 0);
-		values[6] = Int32GetDatum(lk->nwaiters);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-
+	fnd_dbtable_list(fcinfo, &fnd_lock_table, sizeof(FndLock),
+					 fnd_lock_copy_row, &now, fnd_lock_row_values);
 	return (Datum) 0;
 }
 
@@ -940,6 +922,20 @@ fnd_lock_forget(void *entry)
 	return ((FndLock *) entry)->head < 0;
 }
 
+/* Scan step: end a holding whose lease ran out at *arg. */
+static bool
+fnd_lock_expire_visit(void *entry, void *arg)
+{
+	FndLock    *lk = (FndLock *) entry;
+
+	if (!lk->held || lk->token == 0 || lk->lease_expires == 0 ||
+		*(TimestampTz *) arg < lk->lease_expires)
+		return false;
+	/* removing the current entry during a scan is allowed */
+	(void) fnd_lock_expire(lk, *(TimestampTz *) arg);
+	return true;
+}
+
 /*
  * Supervisor: end every lapsed lease, handing each lock to its next
  * waiter; remove the locks and token blocks of dropped databases.
@@ -947,25 +943,11 @@ fnd_lock_forget(void *entry)
 static bool
 fnd_lock_periodic(void)
 {
-	HASH_SEQ_STATUS status;
-	FndLock    *lk;
 	TimestampTz now = fnd_now();
 	char		more[96];
 
-	fnd_dbtable_lock_all(&fnd_lock_table, LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_lock_table.htab);
-	while ((lk = hash_seq_search(&status)) != NULL)
-	{
-		if (lk->held && lk->token != 0 && lk->lease_expires != 0 &&
-			now >= lk->lease_expires)
-		{
-			fnd_lock_expired_total++;
-			/* removing the current entry during a scan is allowed */
-			(void) fnd_lock_expire(lk, now);
-		}
-	}
-	fnd_dbtable_unlock_all(&fnd_lock_table);
-
+	fnd_lock_expired_total += fnd_dbtable_scan(&fnd_lock_table, LW_EXCLUSIVE,
+											   fnd_lock_expire_visit, &now);
 	fnd_dbtable_sweep_dropped(&fnd_lock_table);
 	fnd_lock_slots_freed += fnd_token_sweep_dropped();
 	snprintf(more, sizeof(more), "%d leases expired; %d token slots freed",
@@ -975,15 +957,33 @@ fnd_lock_periodic(void)
 }
 
 /*
- * The session ends: leave any queue, pass on what it holds by session (and
- * any lock it was handed but has no token for).  Leased locks stay with
+ * Scan step at session exit: pass on what this session holds by session
+ * (and any lock it was handed but has no token for); leased locks stay with
  * their role until the lease runs out.
+ */
+static bool
+fnd_lock_leave(void *entry, void *arg)
+{
+	FndLock    *lk = (FndLock *) entry;
+
+	if (!lk->held || !fnd_session_is_me(&lk->owner))
+		return false;
+	/* session-owned, pending, or handed over with its lease not started */
+	if (lk->lease_usec == 0 || lk->token == 0 || lk->lease_expires == 0)
+		(void) fnd_lock_grant_next(lk, *(TimestampTz *) arg);
+	else
+		memset(&lk->owner, 0, sizeof(lk->owner));
+	return true;
+}
+
+/*
+ * The session ends: leave any queue (or pass on a lock handed to us while
+ * we were leaving it), then see fnd_lock_leave.
  */
 static void
 fnd_lock_session_exit(void)
 {
-	HASH_SEQ_STATUS status;
-	FndLock    *lk;
+	FndLockWaiter *w;
 	TimestampTz now;
 	int			slot;
 
@@ -993,24 +993,18 @@ fnd_lock_session_exit(void)
 	if (slot < 0 || slot >= fnd_lock_shared->nslots)
 		return;
 
-	fnd_dbtable_lock_all(&fnd_lock_table, LW_EXCLUSIVE);
-	now = fnd_now();
-	if (fnd_lock_shared->waiters[slot].queued ||
-		fnd_lock_shared->waiters[slot].granted)
-		fnd_lock_abandon(&fnd_lock_wait_target, slot);
-
-	hash_seq_init(&status, fnd_lock_table.htab);
-	while ((lk = hash_seq_search(&status)) != NULL)
+	/* the only lock we can be queued for or handed is the last we awaited */
+	w = &fnd_lock_shared->waiters[slot];
+	if (fnd_lock_wait_target.lock != NULL)
 	{
-		if (!lk->held || !fnd_session_is_me(&lk->owner))
-			continue;
-		/* session-owned, pending, or handed over with its lease not started */
-		if (lk->lease_usec == 0 || lk->token == 0 || lk->lease_expires == 0)
-			(void) fnd_lock_grant_next(lk, now);
-		else
-			memset(&lk->owner, 0, sizeof(lk->owner));
+		LWLockAcquire(fnd_lock_wait_target.lock, LW_EXCLUSIVE);
+		if (w->queued || w->granted)
+			fnd_lock_abandon(&fnd_lock_wait_target, slot);
+		LWLockRelease(fnd_lock_wait_target.lock);
 	}
-	fnd_dbtable_unlock_all(&fnd_lock_table);
+
+	now = fnd_now();
+	fnd_dbtable_scan(&fnd_lock_table, LW_EXCLUSIVE, fnd_lock_leave, &now);
 	fnd_lock_touched = false;
 }
 

@@ -79,22 +79,6 @@ typedef struct RateSnap
 	int64		rejected;
 } RateSnap;
 
-static void rl_define_settings(bool preloading);
-static Size rl_shmem_size(void);
-static void rl_shmem_startup(void);
-static bool rl_periodic(void);
-
-const FndService fnd_ratelimit_service = {
-	.name = "ratelimit",
-	.phase = 1,
-	.depends_on = "",
-	.define_settings = rl_define_settings,
-	.shmem_size = rl_shmem_size,
-	.lwlocks = 1,
-	.shmem_startup = rl_shmem_startup,
-	.periodic = rl_periodic,
-};
-
 static FndDbTable rl_table = {
 	.name = "foundation rate limit table",
 	.title = "rate-limit bucket table",
@@ -111,41 +95,30 @@ static FndDbTable rl_table = {
 	.full_hint = "No bucket has drained, so none could be recycled; raise foundation.max_rate_buckets and restart the server.",
 };
 
-static void
-rl_define_settings(bool preloading)
-{
-	fnd_dbtable_define(&rl_table, preloading);
-}
-
-static Size
-rl_shmem_size(void)
-{
-	return fnd_dbtable_shmem_size(&rl_table);
-}
-
-static void
-rl_shmem_startup(void)
-{
-	fnd_dbtable_startup(&rl_table);
-}
-
-static inline LWLock *
-rl_lock(void)
-{
-	return fnd_dbtable_lock(&rl_table);
-}
+FND_DBTABLE_SETUP_CALLBACKS(rl, rl_table)
 
 /*
  * Supervisor: remove the buckets of databases that no longer exist (they
  * would be recycled once drained anyway, but then they'd still show up in
  * counts and cost a scan).
  */
-static bool
-rl_periodic(void)
+FND_DBTABLE_SWEEP_CALLBACK(rl, rl_table)
+
+const FndService fnd_ratelimit_service = {
+	.name = "ratelimit",
+	.phase = 1,
+	.depends_on = "",
+	.define_settings = rl_define_settings,
+	.shmem_size = rl_shmem_size,
+	.lwlocks = 1,
+	.shmem_startup = rl_shmem_startup,
+	.periodic = rl_periodic,
+};
+
+static inline LWLock *
+rl_lock(void)
 {
-	fnd_dbtable_sweep_dropped(&rl_table);
-	fnd_dbtable_report(&rl_table, NULL);
-	return false;
+	return fnd_dbtable_lock(&rl_table);
 }
 
 /* The bucket of key, or NULL.  Caller holds the lock. */
@@ -423,49 +396,36 @@ fnd_rate_reset(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(found);
 }
 
+static bool
+rl_copy_row(const void *entry, void *row, void *arg)
+{
+	RateEntry  *e = (RateEntry *) entry;
+	RateSnap   *r = (RateSnap *) row;
+
+	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
+	rl_snapshot(e, *(TimestampTz *) arg, r);
+	return true;
+}
+
+/* bucket, the fnd_rate_status columns, allowed, rejected */
+static void
+rl_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const RateSnap *r = (const RateSnap *) row;
+
+	values[0] = CStringGetTextDatum(r->name);
+	rl_snap_values(r, values + 1, nulls + 1);
+	values[5] = Int64GetDatum(r->allowed);
+	values[6] = Int64GetDatum(r->rejected);
+}
+
 /* fnd_rate_list() -> every bucket of this database, for fnd_rate_limits */
 Datum
 fnd_rate_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	RateEntry  *e;
-	RateSnap   *rows;
-	int			n = 0;
-	int			cap;
-	int			i;
-	TimestampTz now;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	now = fnd_now();
-
-	/* copy under the lock (palloc is fine under an LWLock), build after */
-	LWLockAcquire(rl_lock(), LW_SHARED);
-	cap = Max(fnd_dbtable_count(&rl_table), 1);
-	rows = palloc(sizeof(RateSnap) * cap);
-	hash_seq_init(&seq, rl_table.htab);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || n >= cap)
-			continue;
-		memcpy(rows[n].name, e->key.name, FND_NAME_BUFSZ);
-		rl_snapshot(e, now, &rows[n]);
-		n++;
-	}
-	LWLockRelease(rl_lock());
-
-	for (i = 0; i < n; i++)
-	{
-		Datum		values[7];
-		bool		nulls[7] = {0};
-
-		values[0] = CStringGetTextDatum(rows[i].name);
-		rl_snap_values(&rows[i], values + 1, nulls + 1);
-		values[5] = Int64GetDatum(rows[i].allowed);
-		values[6] = Int64GetDatum(rows[i].rejected);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	fnd_dbtable_list(fcinfo, &rl_table, sizeof(RateSnap), rl_copy_row,
+					 &now, rl_row_values);
 	return (Datum) 0;
 }

@@ -292,6 +292,13 @@ fnd_reg_sweep_locked(TimestampTz now)
 	return removed;
 }
 
+/* Scan step: has e's lease run out at *arg? */
+static bool
+fnd_reg_expired_visit(void *entry, void *arg)
+{
+	return fnd_reg_is_expired((FndRegEntry *) entry, *(TimestampTz *) arg);
+}
+
 /*
  * Supervisor: sweep expired leases of every database, and the entries of
  * dropped databases.  A scan under the shared lock finds out whether a
@@ -300,10 +307,7 @@ fnd_reg_sweep_locked(TimestampTz now)
 static bool
 fnd_reg_periodic(void)
 {
-	HASH_SEQ_STATUS status;
-	FndRegEntry *e;
 	TimestampTz now = fnd_now();
-	int			expired = 0;
 	int			removed = 0;
 	int			dropped;
 	int			entries;
@@ -312,19 +316,8 @@ fnd_reg_periodic(void)
 
 	fnd_reg_require();
 
-	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
-	if (fnd_reg_shared->nleased > 0)
-	{
-		hash_seq_init(&status, fnd_reg_table.htab);
-		while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
-		{
-			if (fnd_reg_is_expired(e, now))
-				expired++;
-		}
-	}
-	LWLockRelease(fnd_reg_lock());
-
-	if (expired > 0)
+	if (fnd_dbtable_scan(&fnd_reg_table, LW_SHARED, fnd_reg_expired_visit,
+						 &now) > 0)
 	{
 		LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
 		removed = fnd_reg_sweep_locked(now);
@@ -347,6 +340,18 @@ fnd_reg_periodic(void)
 	return false;
 }
 
+/* Scan step at session exit: remove e if this session owns it unleased. */
+static bool
+fnd_reg_leave(void *entry, void *arg)
+{
+	FndRegEntry *e = (FndRegEntry *) entry;
+
+	if (e->leased || !fnd_session_is_me(&e->owner))
+		return false;
+	fnd_reg_remove(e);
+	return true;
+}
+
 /*
  * The session is ending: remove the entries it owns without a lease.
  * Cheap for sessions that never registered one.
@@ -354,20 +359,9 @@ fnd_reg_periodic(void)
 static void
 fnd_reg_session_exit(void)
 {
-	HASH_SEQ_STATUS status;
-	FndRegEntry *e;
-
 	if (!fnd_reg_owns_session_entries || fnd_reg_table.htab == NULL)
 		return;
-
-	LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_reg_table.htab);
-	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
-	{
-		if (!e->leased && fnd_session_is_me(&e->owner))
-			fnd_reg_remove(e);
-	}
-	LWLockRelease(fnd_reg_lock());
+	fnd_dbtable_scan(&fnd_reg_table, LW_EXCLUSIVE, fnd_reg_leave, NULL);
 	fnd_reg_owns_session_entries = false;
 }
 
@@ -947,6 +941,29 @@ fnd_reg_row_cmp(const void *a, const void *b)
 	return c;
 }
 
+/* Which entries fnd_reg_copy_rows copies. */
+typedef struct FndRegWanted
+{
+	const char *ns;				/* only this namespace, or NULL */
+	int			nslen;
+	TimestampTz now;
+} FndRegWanted;
+
+static bool
+fnd_reg_copy_wanted(const void *entry, void *row, void *arg)
+{
+	const FndRegEntry *e = (const FndRegEntry *) entry;
+	FndRegWanted *w = (FndRegWanted *) arg;
+
+	if (fnd_reg_is_expired(e, w->now))
+		return false;
+	if (w->ns != NULL &&
+		(e->nslen != w->nslen || memcmp(FND_REG_NS(&e->key), w->ns, w->nslen) != 0))
+		return false;
+	fnd_reg_copy_row(e, (FndRegRow *) row, true);
+	return true;
+}
+
 /*
  * Copies of every live entry of this database, optionally only of one
  * namespace, made under the shared lock.  Copying is bounded by the value
@@ -955,33 +972,10 @@ fnd_reg_row_cmp(const void *a, const void *b)
 static FndRegRow *
 fnd_reg_copy_rows(const char *ns, int nslen, int *nrows)
 {
-	HASH_SEQ_STATUS status;
-	FndRegEntry *e;
-	FndRegRow  *rows;
-	int			maxrows = 16;
-	TimestampTz now;
+	FndRegWanted w = {ns, nslen, fnd_now()};
 
-	*nrows = 0;
-	rows = (FndRegRow *) palloc(maxrows * sizeof(FndRegRow));
-	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
-	now = fnd_now();
-	hash_seq_init(&status, fnd_reg_table.htab);
-	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || fnd_reg_is_expired(e, now))
-			continue;
-		if (ns != NULL &&
-			(e->nslen != nslen || memcmp(FND_REG_NS(&e->key), ns, nslen) != 0))
-			continue;
-		if (*nrows == maxrows)
-		{
-			maxrows *= 2;
-			rows = (FndRegRow *) repalloc(rows, maxrows * sizeof(FndRegRow));
-		}
-		fnd_reg_copy_row(e, &rows[(*nrows)++], true);
-	}
-	LWLockRelease(fnd_reg_lock());
-	return rows;
+	return fnd_dbtable_collect(&fnd_reg_table, sizeof(FndRegRow),
+							   fnd_reg_copy_wanted, &w, nrows);
 }
 
 /*
