@@ -64,7 +64,7 @@
 	X(LOCK_TIMEOUT, '6', '0', '1', NULL, "lock_timeout", "coordination", \
 	  "Reserved: a lock wait that times out returns NULL instead.") \
 	X(NOT_LOCK_HOLDER, '6', '0', '2', "1.0", "not_lock_holder", "coordination", \
-	  "The caller does not hold the lock under that token: someone else holds it, with another token, or its lease ran out.") \
+	  "The caller does not hold the lock it releases or renews: another session, token or role holds it, or (renewal) its lease ran out.") \
 	X(BARRIER_TIMEOUT, '6', '0', '3', "1.0", "barrier_timeout", "coordination", \
 	  "The barrier did not trip before the timeout.") \
 	X(CONSENSUS_TIMEOUT, '6', '0', '4', NULL, "consensus_timeout", "coordination", \

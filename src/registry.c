@@ -47,7 +47,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -316,7 +315,9 @@ fnd_reg_periodic(void)
 
 	fnd_reg_require();
 
-	if (fnd_dbtable_scan(&fnd_reg_table, LW_SHARED, fnd_reg_expired_visit,
+	/* nleased read without the lock: a hint, the scan decides */
+	if (fnd_reg_shared->nleased > 0 &&
+		fnd_dbtable_scan(&fnd_reg_table, LW_SHARED, fnd_reg_expired_visit,
 						 &now) > 0)
 	{
 		LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
@@ -711,9 +712,9 @@ fnd_reg_conflict(const FndRegEntry *e, const FndRegKey *key, dsa_pointer dp)
 }
 
 /*
- * Create the entry for key, owned by the current role; when the table is
- * full, expired leases make room before we give up (FN103, after freeing
- * dp).  Caller holds the lock exclusively.
+ * Create the entry for key, owned by the current role; when the table or
+ * the role's quota is full, expired leases make room before we give up
+ * (FN103, after freeing dp).  Caller holds the lock exclusively.
  */
 static FndRegEntry *
 fnd_reg_insert(const FndRegKey *key, TimestampTz now, dsa_pointer dp)
@@ -722,8 +723,7 @@ fnd_reg_insert(const FndRegKey *key, TimestampTz now, dsa_pointer dp)
 	FndRegEntry *e;
 
 	e = fnd_dbtable_insert(&fnd_reg_table, key, hash, GetUserId());
-	if (e == NULL && !fnd_reg_table.quota_refused &&
-		fnd_reg_sweep_locked(now) > 0)
+	if (e == NULL && fnd_reg_sweep_locked(now) > 0)
 		e = fnd_dbtable_insert(&fnd_reg_table, key, hash, GetUserId());
 	if (e == NULL)
 	{
@@ -1153,6 +1153,7 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 	{
 		int			j = i;
 
+		CHECK_FOR_INTERRUPTS();
 		while (j < nnames && strcmp(names[j], names[i]) == 0)
 			j++;
 		if (i > 0)
