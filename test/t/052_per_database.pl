@@ -134,6 +134,29 @@ $node->safe_psql('postgres', q{
 	SELECT fnd_resign('here', 'me');
 });
 
+# --- a hand-off moves the lock's quota charge to its new holder
+$node->safe_psql('postgres', 'CREATE ROLE tenant2');
+my $h = $node->background_psql('postgres');
+my $w = $node->background_psql('postgres');
+$h->query_safe("$quota SELECT fnd_lock_acquire('handed')");
+$w->query_safe('SET foundation.max_locks_per_role = 1; SET ROLE tenant2');
+$w->query_until(qr/waiting/, "\\echo waiting\nSELECT fnd_lock_acquire('handed', '60 s');\n");
+ok($node->poll_query_until('postgres', "SELECT waiters FROM fnd_locks WHERE name = 'handed'", '1'),
+	'tenant2 waits for tenant\'s lock');
+is(sqlstate_of('postgres', "$quota SELECT fnd_lock_acquire('mine')"), 'FN607',
+	'tenant is at its quota while it holds the lock');
+$h->query_safe("SELECT fnd_lock_release('handed')");
+ok($node->poll_query_until('postgres',
+		"SELECT owner_role = 'tenant2' AND token IS NOT NULL FROM fnd_locks WHERE name = 'handed'"),
+	'the release hands the lock to tenant2');
+is(sqlstate_of('postgres', "$quota SELECT fnd_lock_acquire('mine')"), 'none',
+	'tenant has its quota back');
+is(sqlstate_of('postgres', "SET foundation.max_locks_per_role = 1; SET ROLE tenant2; SELECT fnd_lock_acquire('more')"),
+	'FN607', 'tenant2 is charged for the lock it was handed');
+$w->query_safe("SELECT fnd_lock_release('handed')");
+$h->quit;
+$w->quit;
+
 # --- token slots: 8 slots; a, b and postgres hold 2 each, so every second
 # new database must reuse a dropped one's slots
 my $cycles_ok = 0;
