@@ -41,7 +41,7 @@ my %known = (
 		# not drained for an hour, so the table really is full
 		need => 'fnd_rate_check(text,integer,interval)',
 		add => q{SELECT fnd_rate_check('cap%s', 10, '1 h')},
-		full => '53400',
+		full => 'FN902',
 		free => q{SELECT fnd_rate_reset('cap1')},
 	},
 	'foundation.max_locks' => {
