@@ -93,8 +93,8 @@ $node->safe_psql('gone', q{
 $node->safe_psql('postgres', 'DROP DATABASE gone');
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 2 FROM fnd_services()
-	WHERE (name = 'barrier' AND detail = 'removed 1 barriers of dropped databases')
-	   OR (name = 'consensus' AND detail = 'removed 1 rounds of dropped databases')
+	WHERE (name = 'barrier' AND detail = '0 barriers; 1 removed with dropped databases')
+	   OR (name = 'consensus' AND detail LIKE '% consensus rounds; 1 removed with dropped databases')
 }), 'the supervisor frees the barriers and rounds of a dropped database');
 
 $node->stop;
