@@ -99,11 +99,6 @@ typedef struct FndBarrier
 	ConditionVariable cv;
 } FndBarrier;
 
-typedef struct FndBarrierShared
-{
-	pg_atomic_uint64 next_id;
-} FndBarrierShared;
-
 /* A session's arrivals at one barrier (backend-local). */
 typedef struct FndArrival
 {
@@ -154,17 +149,15 @@ FndDbTable	fnd_barrier_table = {
 	.capacity_shared = true,	/* with the consensus round table */
 };
 
-static FndBarrierShared *fnd_barrier_shared = NULL;
 
 static HTAB *fnd_arrivals = NULL;
 /* The barrier this session is registered as sleeping on, if any. */
 static FndBarrier *fnd_barrier_sleeping = NULL;
 
-static void fnd_barrier_define_settings(bool preloading);
-static Size fnd_barrier_shmem_size(void);
-static void fnd_barrier_shmem_startup(void);
 static void fnd_barrier_session_exit(void);
 static bool fnd_barrier_periodic(void);
+
+FND_DBTABLE_SETUP_CALLBACKS(fnd_barrier, fnd_barrier_table)
 
 const FndService fnd_barrier_service = {
 	.name = "barrier",
@@ -177,31 +170,6 @@ const FndService fnd_barrier_service = {
 	.periodic = fnd_barrier_periodic,
 	.session_exit = fnd_barrier_session_exit,
 };
-
-static void
-fnd_barrier_define_settings(bool preloading)
-{
-	fnd_dbtable_define(&fnd_barrier_table, preloading);
-}
-
-static Size
-fnd_barrier_shmem_size(void)
-{
-	return add_size(MAXALIGN(sizeof(FndBarrierShared)),
-					fnd_dbtable_shmem_size(&fnd_barrier_table));
-}
-
-static void
-fnd_barrier_shmem_startup(void)
-{
-	bool		found;
-
-	fnd_barrier_shared = ShmemInitStruct("foundation barriers",
-										 sizeof(FndBarrierShared), &found);
-	if (!found)
-		pg_atomic_init_u64(&fnd_barrier_shared->next_id, 1);
-	fnd_dbtable_startup(&fnd_barrier_table);
-}
 
 static LWLock *
 fnd_barrier_lock(void)
@@ -326,7 +294,7 @@ fnd_barrier_ensure(const FndDbKey *key, int parties)
 	/* a decided, recorded consensus round gives way when full */
 	b = fnd_coordination_insert(&fnd_barrier_table, key,
 								fnd_consensus_give_way);
-	b->id = pg_atomic_fetch_add_u64(&fnd_barrier_shared->next_id, 1);
+	b->id = fnd_dbtable_next_id(&fnd_barrier_table);
 	b->parties = parties;
 	b->arrived = 0;
 	b->generation = 1;

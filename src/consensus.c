@@ -144,7 +144,6 @@ fnd_consensus_shmem_startup(void)
 										   sizeof(FndConsensusShared), &found);
 	if (!found)
 	{
-		pg_atomic_init_u64(&fnd_consensus_shared->next_round_id, 1);
 		pg_atomic_init_u32(&fnd_consensus_shared->unrecorded, 0);
 		pg_atomic_init_u64(&fnd_consensus_shared->value_bytes, 0);
 	}

@@ -94,7 +94,6 @@ typedef struct FndRoundData
 
 typedef struct FndConsensusShared
 {
-	pg_atomic_uint64 next_round_id;
 	pg_atomic_uint32 unrecorded;	/* decided, event not stored */
 	pg_atomic_uint64 value_bytes;	/* value memory held by rounds */
 } FndConsensusShared;

@@ -172,7 +172,7 @@ fnd_round_init(FndRound *r, const FndStartArgs *a, dsa_pointer dp)
 {
 	TimestampTz now = fnd_now();
 
-	r->round_id = pg_atomic_fetch_add_u64(&fnd_consensus_shared->next_round_id, 1);
+	r->round_id = fnd_dbtable_next_id(&fnd_round_table);
 	r->status = FND_ROUND_PENDING;
 	r->nparticipants = a->local->nparticipants;
 	r->quorum = a->quorum;

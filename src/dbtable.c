@@ -137,7 +137,10 @@ fnd_dbtable_attach_count(const FndDbTable *t, const char *part)
 	c = ShmemInitStruct(fnd_dbtable_part_name(t, part),
 						sizeof(FndDbTableShared), &found);
 	if (!found)
+	{
 		pg_atomic_init_u32(&c->count, 0);
+		pg_atomic_init_u64(&c->next_id, 1);
+	}
 	return c;
 }
 
@@ -412,6 +415,16 @@ int
 fnd_dbtable_count(const FndDbTable *t)
 {
 	return (int) pg_atomic_read_u32(&t->shared->count);
+}
+
+/*
+ * A number never returned before for this table (from 1, until a restart):
+ * tells an entry from a later one under the same key.
+ */
+uint64
+fnd_dbtable_next_id(FndDbTable *t)
+{
+	return pg_atomic_fetch_add_u64(&t->shared->next_id, 1);
 }
 
 /* The capacity in use: the entries of t and of a table sharing it. */

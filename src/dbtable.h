@@ -109,6 +109,7 @@ typedef void (*FndDbTableValues) (const void *row, Datum *values, bool *nulls);
 typedef struct FndDbTableShared
 {
 	pg_atomic_uint32 count;		/* entries, all databases */
+	pg_atomic_uint64 next_id;	/* fnd_dbtable_next_id */
 } FndDbTableShared;
 
 typedef struct FndDbTable FndDbTable;
@@ -193,6 +194,7 @@ extern void fnd_dbtable_raise_full(FndDbTable *t, Oid role) pg_attribute_noretur
 extern void fnd_dbtable_remove(FndDbTable *t, void *entry);
 extern void fnd_dbtable_recharge(FndDbTable *t, void *entry, Oid role);
 extern int	fnd_dbtable_count(const FndDbTable *t);
+extern uint64 fnd_dbtable_next_id(FndDbTable *t);
 extern int	fnd_dbtable_capacity_used(const FndDbTable *t);
 extern int	fnd_dbtable_scan(FndDbTable *t, LWLockMode mode,
 							 FndDbTableVisit visit, void *arg);
