@@ -149,7 +149,6 @@ FndDbTable	fnd_barrier_table = {
 	.capacity_shared = true,	/* with the consensus round table */
 };
 
-
 static HTAB *fnd_arrivals = NULL;
 /* The barrier this session is registered as sleeping on, if any. */
 static FndBarrier *fnd_barrier_sleeping = NULL;

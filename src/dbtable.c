@@ -359,7 +359,7 @@ fnd_dbtable_raise_full(FndDbTable *t, Oid role)
 			(errcode(t->errcode),
 			 errmsg("%s is full", t->title),
 			 errdetail("It holds %d %s across all databases; %s is %d.",
-					   fnd_dbtable_count(t), t->noun,
+					   t->max_entries, t->noun,
 					   fnd_dbtable_sizer(t)->max_name, t->max_entries),
 			 errhint("%s", t->full_hint)));
 }
