@@ -115,6 +115,42 @@ RESET ROLE;
 SELECT fnd_barrier_remove('reg_other');   -- a superuser may
 DROP ROLE reg_barrier_other;
 
+-- per-role quota: foundation.max_barriers_per_role (0, the default, means
+-- no limit per role).  A barrier counts against its creator until it is
+-- removed; a role at its limit is refused (FN607, naming the setting) and
+-- nothing is created; another role is not; removing one makes room.
+SHOW foundation.max_barriers_per_role;
+CREATE ROLE reg_barrier_q1;
+CREATE ROLE reg_barrier_q2;
+SET foundation.max_barriers_per_role = 2;
+SET ROLE reg_barrier_q1;
+SELECT fnd_barrier_create('reg_q1_a', 2), fnd_barrier_create('reg_q1_b', 2);
+SELECT fnd_barrier_create('reg_q1_a', 2) AS exists_needs_no_room;
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_q1_c', 2)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_sync('reg_q1_c', 1)$$);
+SELECT count(*) AS not_created FROM fnd_barriers WHERE name = 'reg_q1_c';
+SET ROLE reg_barrier_q2;
+SELECT fnd_barrier_create('reg_q2_a', 2) AS other_role;
+SET ROLE reg_barrier_q1;
+SELECT fnd_barrier_remove('reg_q1_a');
+SELECT fnd_barrier_sync('reg_q1_c', 1) AS room_again;
+SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_q1_d', 2)$$);
+-- a superuser's removal frees the creator's room too
+RESET ROLE;
+SELECT fnd_barrier_remove('reg_q1_b');
+SET ROLE reg_barrier_q1;
+SELECT fnd_barrier_create('reg_q1_d', 2) AS room_after_admin_removal;
+RESET ROLE;
+RESET foundation.max_barriers_per_role;
+SET ROLE reg_barrier_q1;
+SELECT fnd_barrier_create('reg_q1_e', 2) AS no_limit_again;
+RESET ROLE;
+SELECT name, owner_role FROM fnd_barriers WHERE name LIKE 'reg_q_\_%' ORDER BY name;
+SELECT count(*) FILTER (WHERE fnd_barrier_remove(name)) AS removed
+FROM fnd_barriers WHERE name LIKE 'reg_q_\_%';
+DROP ROLE reg_barrier_q1;
+DROP ROLE reg_barrier_q2;
+
 -- capacity: barriers and consensus rounds share foundation.max_coordination_objects
 SELECT setting AS max_coordination_objects FROM pg_settings
 WHERE name = 'foundation.max_coordination_objects';

@@ -230,6 +230,56 @@ SELECT fnd_consensus_start('reg_cancel', '{"risky": false}', ARRAY['a']);
 SELECT fnd_consensus_vote('reg_cancel', 'a', 'accept');
 SELECT outcome FROM pg_temp.decided('reg_cancel');
 
+-- per-role quota: foundation.max_consensus_rounds_per_role (0, the
+-- default, means no limit per role).  A round counts against its creator
+-- while pending and until a transaction records its decision; from then on
+-- it can give way, and counts no more.  A role at its limit is refused
+-- (FN607, naming the setting) and nothing starts; another role is not.
+SHOW foundation.max_consensus_rounds_per_role;
+CREATE ROLE reg_q1;
+CREATE ROLE reg_q2;
+SET foundation.max_consensus_rounds_per_role = 2;
+SET ROLE reg_q1;
+SELECT fnd_consensus_start('reg_q_a', '{}', ARRAY['x', 'y']);
+SELECT fnd_consensus_start('reg_q_b', '{}', ARRAY['x', 'y']);
+SELECT pg_temp.try($$SELECT fnd_consensus_start('reg_q_c', '{}', ARRAY['x'])$$);
+SELECT count(*) AS not_started FROM fnd_consensus WHERE topic = 'reg_q_c';
+SET ROLE reg_q2;
+SELECT fnd_consensus_start('reg_q_other', '{}', ARRAY['x']) AS other_role;
+SELECT fnd_consensus_vote('reg_q_other', 'x', 'accept');
+-- decided in a read-only transaction, a decision is not recorded: the round
+-- still counts there; the next read-write call records it first, and then
+-- it no longer counts
+SET ROLE reg_q1;
+BEGIN READ ONLY;
+SELECT fnd_consensus_vote('reg_q_a', 'x', 'reject');
+SELECT split_part(pg_temp.try($$SELECT fnd_consensus_start('reg_q_c', '{}', ARRAY['x'])$$), ' / ', 1) AS unrecorded_counts;
+COMMIT;
+SELECT fnd_consensus_start('reg_q_c', '{}', ARRAY['x']) AS recorded_gives_room;
+SELECT outcome FROM pg_temp.decided('reg_q_a');
+-- a decision whose transaction rolls back counts again until recorded
+BEGIN;
+SELECT fnd_consensus_vote('reg_q_b', 'x', 'accept');
+SELECT fnd_consensus_vote('reg_q_b', 'y', 'accept');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT split_part(pg_temp.try($$SELECT fnd_consensus_start('reg_q_d', '{}', ARRAY['x'])$$), ' / ', 1) AS rolled_back_counts;
+COMMIT;
+SELECT fnd_consensus_result('reg_q_b');   -- records it
+SELECT outcome FROM pg_temp.decided('reg_q_b');
+-- a new round on a decided topic takes room like any other
+SELECT fnd_consensus_start('reg_q_d', '{}', ARRAY['x']);
+SELECT pg_temp.try($$SELECT fnd_consensus_start('reg_q_a', '{}', ARRAY['x'])$$);
+SELECT fnd_consensus_vote('reg_q_d', 'x', 'accept');
+SELECT fnd_consensus_start('reg_q_a', '{"again": true}', ARRAY['x']) AS replaced;
+SELECT fnd_consensus_vote('reg_q_a', 'x', 'accept');
+SELECT fnd_consensus_vote('reg_q_c', 'x', 'accept');
+RESET ROLE;
+RESET foundation.max_consensus_rounds_per_role;
+SELECT topic, status FROM fnd_consensus WHERE topic LIKE 'reg_q\_%' ORDER BY topic;
+DROP ROLE reg_q1;
+DROP ROLE reg_q2;
+
 -- each decision is stored once (a topic has one event per round)
 SELECT data->>'topic' AS topic, count(*) FROM fnd_events
 WHERE type = 'consensus_decided' GROUP BY 1, data->>'started_at' HAVING count(*) > 1;

@@ -30,10 +30,16 @@
  * withdraws its own arrival when its wait fails (timeout, cancel), so a
  * retry does not count the caller twice.
  *
+ * The barrier table is an FndDbTable (dbtable.h): the (database, name)
+ * key, the capacity foundation.max_coordination_objects, which the round
+ * table shares (capacity_from), the per-role quota
+ * foundation.max_barriers_per_role (charged to the creating role until the
+ * barrier is removed) and the sweep of dropped databases.
+ *
  * Locking protocol:
- *	- One LWLock guards the barrier hash table and every field of every
- *	  entry except `waiting`: shared to look up and read, exclusive to
- *	  create, arrive, withdraw and remove.
+ *	- The table's one LWLock guards the barrier hash table and every field
+ *	  of every entry except `waiting`: shared to look up and read,
+ *	  exclusive to create, arrive, withdraw and remove.
  *	- `waiting` is an atomic counter of sessions between
  *	  ConditionVariablePrepareToSleep and ConditionVariableCancelSleep on
  *	  the entry's condition variable.  It is incremented with the lock held
@@ -47,12 +53,11 @@
  *	  The element stays valid (hash elements are never returned to the
  *	  operating system); at worst a broadcast wakes the waiters of a
  *	  barrier that replaced it, and they re-check and sleep again.
- *	- The capacity counter is an atomic shared by barriers and consensus
- *	  rounds, changed with compare-and-swap so neither needs the other's
- *	  lock.  When it is at the maximum, creating a barrier evicts a decided
- *	  consensus round (fnd_consensus_give_way), taking the consensus lock
- *	  while holding the barrier lock; consensus code never takes the
- *	  barrier lock.
+ *	- The capacity count is an atomic shared by barriers and consensus
+ *	  rounds (dbtable.c), so neither needs the other's lock.  When it is at
+ *	  the maximum, creating a barrier evicts a decided consensus round
+ *	  (fnd_consensus_give_way), taking the consensus lock while holding the
+ *	  barrier lock; consensus code never takes the barrier lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,21 +79,15 @@
 #include "utils/timestamp.h"
 
 #include "barrier.h"
+#include "dbtable.h"
 #include "foundation.h"
-#include "dbname.h"
 
 /* A barrier of more parties than this is surely a mistake. */
 #define FND_BARRIER_MAX_PARTIES		1000000
 
-typedef struct FndBarrierKey
-{
-	Oid			dbid;
-	char		name[FND_NAME_BUFSZ];
-} FndBarrierKey;
-
 typedef struct FndBarrier
 {
-	FndBarrierKey key;			/* hash key: must be first */
+	FndDbKey	key;			/* hash key: must be first */
 	uint64		id;				/* incarnation: never reused */
 	int			parties;
 	int			arrived;		/* arrivals in the current generation */
@@ -99,12 +98,6 @@ typedef struct FndBarrier
 	pg_atomic_uint32 waiting;	/* see the locking protocol */
 	ConditionVariable cv;
 } FndBarrier;
-
-typedef struct FndBarrierShared
-{
-	pg_atomic_uint32 coordination_used; /* barriers + consensus rounds */
-	pg_atomic_uint64 next_id;
-} FndBarrierShared;
 
 /* A session's arrivals at one barrier (backend-local). */
 typedef struct FndArrival
@@ -133,20 +126,37 @@ typedef struct FndArriveResult
 	bool		counted;		/* false: a repeat in the same generation */
 } FndArriveResult;
 
-int			fnd_max_coordination_objects = 1000;
+static bool fnd_barrier_forget(void *entry);
 
-static FndBarrierShared *fnd_barrier_shared = NULL;
-static HTAB *fnd_barrier_hash = NULL;
+FndDbTable	fnd_barrier_table = {
+	.name = "foundation barrier table",
+	.title = "coordination table",
+	.noun = "barriers",
+	.service = &fnd_barrier_service,
+	.first_lwlock = 0,
+	.partitions = 1,
+	.keysize = sizeof(FndDbKey),
+	.entrysize = sizeof(FndBarrier),
+	.errcode = ERRCODE_FND_COORDINATION_FULL,
+	.max_name = "foundation.max_coordination_objects",
+	.max_desc = "Maximum number of barriers plus consensus rounds, over all databases.",
+	.max_default = 1000,
+	.max_min = 1,
+	.full_hint = FND_COORDINATION_FULL_HINT,
+	.quota_name = "foundation.max_barriers_per_role",
+	.quota_desc = "Maximum number of barriers one role may have created, over all databases.",
+	.forget = fnd_barrier_forget,
+	.capacity_shared = true,	/* with the consensus round table */
+};
 
 static HTAB *fnd_arrivals = NULL;
 /* The barrier this session is registered as sleeping on, if any. */
 static FndBarrier *fnd_barrier_sleeping = NULL;
 
-static void fnd_barrier_define_settings(bool preloading);
-static Size fnd_barrier_shmem_size(void);
-static void fnd_barrier_shmem_startup(void);
 static void fnd_barrier_session_exit(void);
 static bool fnd_barrier_periodic(void);
+
+FND_DBTABLE_SETUP_CALLBACKS(fnd_barrier, fnd_barrier_table)
 
 const FndService fnd_barrier_service = {
 	.name = "barrier",
@@ -160,98 +170,64 @@ const FndService fnd_barrier_service = {
 	.session_exit = fnd_barrier_session_exit,
 };
 
-static void
-fnd_barrier_define_settings(bool preloading)
-{
-	if (!preloading)
-		return;
-	DefineCustomIntVariable("foundation.max_coordination_objects",
-							"Maximum number of barriers plus consensus rounds, over all databases.",
-							NULL,
-							&fnd_max_coordination_objects,
-							1000,
-							1,
-							1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-}
-
-static Size
-fnd_barrier_shmem_size(void)
-{
-	return add_size(MAXALIGN(sizeof(FndBarrierShared)),
-					hash_estimate_size(fnd_max_coordination_objects,
-									   sizeof(FndBarrier)));
-}
-
-static void
-fnd_barrier_shmem_startup(void)
-{
-	bool		found;
-	HASHCTL		info;
-
-	fnd_barrier_shared = ShmemInitStruct("foundation barriers",
-										 sizeof(FndBarrierShared), &found);
-	if (!found)
-	{
-		pg_atomic_init_u32(&fnd_barrier_shared->coordination_used, 0);
-		pg_atomic_init_u64(&fnd_barrier_shared->next_id, 1);
-	}
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FndBarrierKey);
-	info.entrysize = sizeof(FndBarrier);
-	fnd_barrier_hash = ShmemInitHash("foundation barrier table",
-									 fnd_max_coordination_objects,
-									 fnd_max_coordination_objects,
-									 &info, HASH_ELEM | HASH_BLOBS);
-}
-
 static LWLock *
 fnd_barrier_lock(void)
 {
-	return &fnd_lwlocks(&fnd_barrier_service)[0].lock;
+	return fnd_dbtable_lock(&fnd_barrier_table);
 }
 
-/* ---- shared capacity ---------------------------------------------------- */
-
-bool
-fnd_coordination_reserve(void)
+/* The barrier of key, or NULL.  Caller holds the lock. */
+static FndBarrier *
+fnd_barrier_lookup(const FndDbKey *key)
 {
-	uint32		cur = pg_atomic_read_u32(&fnd_barrier_shared->coordination_used);
+	return fnd_dbtable_find(&fnd_barrier_table, key,
+							fnd_dbtable_hash(&fnd_barrier_table, key));
+}
 
-	for (;;)
+/* ---- the capacity barriers and rounds share ----------------------------- */
+
+/* FN607: nothing can give way.  Releases t's lock. */
+static void
+fnd_coordination_full(FndDbTable *t)
+{
+	int			used = fnd_dbtable_capacity_used(t);
+	int			barriers = fnd_dbtable_count(&fnd_barrier_table);
+
+	fnd_dbtable_release_held(t);
+	ereport(ERROR,
+			(errcode(ERRCODE_FND_COORDINATION_FULL),
+			 errmsg("too many barriers and consensus rounds"),
+			 errdetail("The %d slots of foundation.max_coordination_objects are taken by %d barriers and %d consensus rounds that cannot give way (pending, waited on, or decided but not recorded yet).",
+					   t->max_entries, barriers, Max(used - barriers, 0)),
+			 errhint(FND_COORDINATION_FULL_HINT)));
+}
+
+/*
+ * Create key's entry in t (the barrier or the round table) charged to the
+ * calling role, with everything after the key zeroed.  While barriers and
+ * rounds fill foundation.max_coordination_objects, give_way evicts a
+ * decided round (false when none can give way).  FN607 when the role is at
+ * its per-role quota or nothing can give way.  Caller holds t's lock
+ * exclusively; an error releases it.
+ */
+void *
+fnd_coordination_insert(FndDbTable *t, const FndDbKey *key,
+						bool (*give_way) (void))
+{
+	uint32		hash = fnd_dbtable_hash(t, key);
+	void	   *e;
+
+	while ((e = fnd_dbtable_insert(t, key, hash, GetUserId())) == NULL)
 	{
-		if (cur >= (uint32) fnd_max_coordination_objects)
-			return false;
-		if (pg_atomic_compare_exchange_u32(&fnd_barrier_shared->coordination_used,
-										   &cur, cur + 1))
-			return true;
+		if (t->quota_refused)
+			fnd_dbtable_raise_full(t, GetUserId());
+		if (!give_way())
+			fnd_coordination_full(t);
 	}
-}
-
-void
-fnd_coordination_release(void)
-{
-	pg_atomic_fetch_sub_u32(&fnd_barrier_shared->coordination_used, 1);
-}
-
-uint32
-fnd_coordination_in_use(void)
-{
-	return pg_atomic_read_u32(&fnd_barrier_shared->coordination_used);
+	return e;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void
-fnd_barrier_key(text *name, FndBarrierKey *key)
-{
-	memset(key, 0, sizeof(*key));
-	key->dbid = MyDatabaseId;
-	fnd_check_name(name, "barrier name", key->name);
-}
 
 static int
 fnd_barrier_arg_parties(FunctionCallInfo fcinfo, int argno)
@@ -297,12 +273,11 @@ fnd_barrier_not_found(const char *name)
  * transaction abort.
  */
 static FndBarrier *
-fnd_barrier_ensure(const FndBarrierKey *key, int parties)
+fnd_barrier_ensure(const FndDbKey *key, int parties)
 {
 	FndBarrier *b;
-	bool		found;
 
-	b = hash_search(fnd_barrier_hash, key, HASH_FIND, NULL);
+	b = fnd_barrier_lookup(key);
 	if (b != NULL)
 	{
 		if (b->parties != parties)
@@ -315,30 +290,10 @@ fnd_barrier_ensure(const FndBarrierKey *key, int parties)
 		return b;
 	}
 
-	while (!fnd_coordination_reserve())
-	{
-		/* a decided, recorded consensus round gives way */
-		if (!fnd_consensus_give_way())
-			ereport(ERROR,
-					(errcode(ERRCODE_FND_COORDINATION_FULL),
-					 errmsg("too many barriers and consensus rounds"),
-					 errdetail("The %d slots of foundation.max_coordination_objects are taken by %ld barriers and by consensus rounds that cannot give way (pending, waited on, or decided but not recorded yet).",
-							   fnd_max_coordination_objects,
-							   hash_get_num_entries(fnd_barrier_hash)),
-					 errhint(FND_COORDINATION_FULL_HINT)));
-	}
-
-	b = hash_search(fnd_barrier_hash, key, HASH_ENTER_NULL, &found);
-	if (b == NULL)
-	{
-		fnd_coordination_release();
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_COORDINATION_FULL),
-				 errmsg("too many barriers and consensus rounds"),
-				 errdetail("The shared barrier table is out of memory.")));
-	}
-	Assert(!found);
-	b->id = pg_atomic_fetch_add_u64(&fnd_barrier_shared->next_id, 1);
+	/* a decided, recorded consensus round gives way when full */
+	b = fnd_coordination_insert(&fnd_barrier_table, key,
+								fnd_consensus_give_way);
+	b->id = fnd_dbtable_next_id(&fnd_barrier_table);
 	b->parties = parties;
 	b->arrived = 0;
 	b->generation = 1;
@@ -485,7 +440,7 @@ fnd_barrier_count(FndBarrier *b, FndArrival *a, FndPartyArrival *pa,
  * nothing and reports the arrivals still missing.
  */
 static void
-fnd_barrier_arrive_internal(const FndBarrierKey *key, int parties,
+fnd_barrier_arrive_internal(const FndDbKey *key, int parties,
 							const char *party, FndArriveResult *res)
 {
 	LWLock	   *lock = fnd_barrier_lock();
@@ -507,7 +462,7 @@ fnd_barrier_arrive_internal(const FndBarrierKey *key, int parties,
 		b = fnd_barrier_ensure(key, parties);
 	else
 	{
-		b = hash_search(fnd_barrier_hash, key, HASH_FIND, NULL);
+		b = fnd_barrier_lookup(key);
 		if (b == NULL)
 		{
 			LWLockRelease(lock);
@@ -535,7 +490,7 @@ static void
 fnd_barrier_withdraw(FndArrival *a, int n)
 {
 	LWLock	   *lock = fnd_barrier_lock();
-	FndBarrierKey key;
+	FndDbKey	key;
 	FndBarrier *b;
 
 	if (a->count <= 0)
@@ -543,12 +498,9 @@ fnd_barrier_withdraw(FndArrival *a, int n)
 	if (n < 0 || n > a->count)
 		n = a->count;
 
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	memcpy(key.name, a->name, FND_NAME_BUFSZ);
-
+	fnd_dbkey_set(&key, MyDatabaseId, a->name);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	b = hash_search(fnd_barrier_hash, &key, HASH_FIND, NULL);
+	b = fnd_barrier_lookup(&key);
 	if (b != NULL && b->id == a->id && b->generation == a->generation)
 		b->arrived -= Min(n, b->arrived);
 	LWLockRelease(lock);
@@ -584,13 +536,13 @@ typedef struct FndBarrierWait
  * removed meanwhile.
  */
 static bool
-fnd_barrier_wait_look(const FndBarrierKey *key, FndBarrierWait *w)
+fnd_barrier_wait_look(const FndDbKey *key, FndBarrierWait *w)
 {
 	LWLock	   *lock = fnd_barrier_lock();
 	FndBarrier *b;
 
 	LWLockAcquire(lock, LW_SHARED);
-	b = hash_search(fnd_barrier_hash, key, HASH_FIND, NULL);
+	b = fnd_barrier_lookup(key);
 	if (w->id == 0)
 	{
 		FndArrival *a;
@@ -638,9 +590,8 @@ fnd_barrier_wait_look(const FndBarrierKey *key, FndBarrierWait *w)
  * cancel, statement_timeout) leave the session off the wait list.
  */
 static int64
-fnd_barrier_wait_internal(const FndBarrierKey *key, int64 timeout_us)
+fnd_barrier_wait_internal(const FndDbKey *key, int64 timeout_us)
 {
-	LWLock	   *lock = fnd_barrier_lock();
 	TimestampTz deadline = fnd_now() + timeout_us;
 	FndBarrierWait w;
 	volatile bool tripped = false;
@@ -667,8 +618,7 @@ fnd_barrier_wait_internal(const FndBarrierKey *key, int64 timeout_us)
 	}
 	PG_CATCH();
 	{
-		if (LWLockHeldByMe(lock))
-			LWLockRelease(lock);
+		fnd_dbtable_release_held(&fnd_barrier_table);
 		fnd_barrier_stop_sleeping();
 		PG_RE_THROW();
 	}
@@ -706,12 +656,11 @@ PG_FUNCTION_INFO_V1(fnd_barriers_list);
 Datum
 fnd_barrier_create(PG_FUNCTION_ARGS)
 {
-	FndBarrierKey key;
+	FndDbKey	key;
 	int			parties;
 	LWLock	   *lock;
 
-	fnd_require_shmem();
-	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "barrier name", &key);
 	parties = fnd_barrier_arg_parties(fcinfo, 1);
 
 	lock = fnd_barrier_lock();
@@ -728,11 +677,10 @@ fnd_barrier_create(PG_FUNCTION_ARGS)
 Datum
 fnd_barrier_arrive(PG_FUNCTION_ARGS)
 {
-	FndBarrierKey key;
+	FndDbKey	key;
 	FndArriveResult res;
 
-	fnd_require_shmem();
-	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "barrier name", &key);
 	fnd_barrier_arrive_internal(&key, 0, NULL, &res);
 	PG_RETURN_INT32(res.missing);
 }
@@ -745,12 +693,11 @@ fnd_barrier_arrive(PG_FUNCTION_ARGS)
 Datum
 fnd_barrier_arrive_party(PG_FUNCTION_ARGS)
 {
-	FndBarrierKey key;
+	FndDbKey	key;
 	char		party[FND_NAME_BUFSZ];
 	FndArriveResult res;
 
-	fnd_require_shmem();
-	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "barrier name", &key);
 	fnd_check_name(fnd_arg_text(fcinfo, 1, "party"), "party", party);
 	fnd_barrier_arrive_internal(&key, 0, party, &res);
 	PG_RETURN_INT32(res.missing);
@@ -760,11 +707,10 @@ fnd_barrier_arrive_party(PG_FUNCTION_ARGS)
 Datum
 fnd_barrier_wait(PG_FUNCTION_ARGS)
 {
-	FndBarrierKey key;
+	FndDbKey	key;
 	int64		timeout_us;
 
-	fnd_require_shmem();
-	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "barrier name", &key);
 	timeout_us = fnd_barrier_arg_timeout(fcinfo, 1);
 	PG_RETURN_INT64(fnd_barrier_wait_internal(&key, timeout_us));
 }
@@ -779,14 +725,13 @@ fnd_barrier_wait(PG_FUNCTION_ARGS)
 Datum
 fnd_barrier_sync(PG_FUNCTION_ARGS)
 {
-	FndBarrierKey key;
+	FndDbKey	key;
 	int			parties;
 	int64		timeout_us;
 	FndArriveResult res;
 	int64		result;
 
-	fnd_require_shmem();
-	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "barrier name", &key);
 	parties = fnd_barrier_arg_parties(fcinfo, 1);
 	timeout_us = fnd_barrier_arg_timeout(fcinfo, 2);
 
@@ -824,17 +769,16 @@ fnd_barrier_sync(PG_FUNCTION_ARGS)
 Datum
 fnd_barrier_remove(PG_FUNCTION_ARGS)
 {
-	FndBarrierKey key;
+	FndDbKey	key;
 	FndBarrier *b;
 	LWLock	   *lock;
 	uint32		waiting;
 
-	fnd_require_shmem();
-	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "barrier name", &key);
 
 	lock = fnd_barrier_lock();
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	b = hash_search(fnd_barrier_hash, &key, HASH_FIND, NULL);
+	b = fnd_barrier_lookup(&key);
 	if (b == NULL)
 	{
 		LWLockRelease(lock);
@@ -860,8 +804,7 @@ fnd_barrier_remove(PG_FUNCTION_ARGS)
 								  waiting, waiting),
 				 errhint("Remove it once its waiters have been released or have given up.")));
 	}
-	hash_search(fnd_barrier_hash, &key, HASH_REMOVE, NULL);
-	fnd_coordination_release();
+	fnd_dbtable_remove(&fnd_barrier_table, b);
 	LWLockRelease(lock);
 	PG_RETURN_BOOL(true);
 }
@@ -882,89 +825,58 @@ typedef struct FndBarrierRow
 	TimestampTz tripped_at;
 } FndBarrierRow;
 
-/* Copy the barriers of this database out, under the shared lock. */
-static FndBarrierRow *
-fnd_barrier_copy_rows(int *nrows_out)
+/* fnd_dbtable_collect: one barrier, under the shared lock */
+static bool
+fnd_barrier_copy_row(const void *entry, void *row, void *arg)
 {
-	LWLock	   *lock = fnd_barrier_lock();
-	HASH_SEQ_STATUS status;
-	FndBarrier *b;
-	FndBarrierRow *rows;
-	int			nrows = 0;
-	int			maxrows = 16;
+	const FndBarrier *b = (const FndBarrier *) entry;
+	FndBarrierRow *r = (FndBarrierRow *) row;
 
-	rows = palloc(sizeof(FndBarrierRow) * maxrows);
-	LWLockAcquire(lock, LW_SHARED);
-	hash_seq_init(&status, fnd_barrier_hash);
-	while ((b = hash_seq_search(&status)) != NULL)
+	memcpy(r->name, b->key.name, FND_NAME_BUFSZ);
+	r->parties = b->parties;
+	r->arrived = b->arrived;
+	r->generation = b->generation;
+	r->waiting = (int) pg_atomic_read_u32(&((FndBarrier *) b)->waiting);
+	r->owner_role = b->owner_role;
+	r->created_at = b->created_at;
+	r->tripped_at = b->tripped_at;
+	return true;
+}
+
+/* fnd_dbtable_list: the view's row of one barrier, without the lock */
+static void
+fnd_barrier_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const FndBarrierRow *r = (const FndBarrierRow *) row;
+	char	   *role;
+
+	values[0] = CStringGetTextDatum(r->name);
+	values[1] = Int32GetDatum(r->parties);
+	values[2] = Int32GetDatum(r->arrived);
+	values[3] = Int64GetDatum(r->generation);
+	values[4] = Int32GetDatum(r->waiting);
+	role = GetUserNameFromId(r->owner_role, true);
+	if (role)
 	{
-		FndBarrierRow *r;
+		NameData   *n = palloc0(sizeof(NameData));
 
-		if (b->key.dbid != MyDatabaseId)
-			continue;
-		if (nrows == maxrows)
-		{
-			maxrows *= 2;
-			rows = repalloc(rows, sizeof(FndBarrierRow) * maxrows);
-		}
-		r = &rows[nrows++];
-		memcpy(r->name, b->key.name, FND_NAME_BUFSZ);
-		r->parties = b->parties;
-		r->arrived = b->arrived;
-		r->generation = b->generation;
-		r->waiting = (int) pg_atomic_read_u32(&b->waiting);
-		r->owner_role = b->owner_role;
-		r->created_at = b->created_at;
-		r->tripped_at = b->tripped_at;
+		namestrcpy(n, role);
+		values[5] = NameGetDatum(n);
 	}
-	LWLockRelease(lock);
-	*nrows_out = nrows;
-	return rows;
+	else
+		nulls[5] = true;
+	values[6] = TimestampTzGetDatum(r->created_at);
+	if (r->tripped_at != 0)
+		values[7] = TimestampTzGetDatum(r->tripped_at);
+	else
+		nulls[7] = true;
 }
 
 Datum
 fnd_barriers_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FndBarrierRow *rows;
-	int			nrows;
-	int			i;
-
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	/* copy out under the lock, build tuples after releasing it */
-	rows = fnd_barrier_copy_rows(&nrows);
-	for (i = 0; i < nrows; i++)
-	{
-		FndBarrierRow *r = &rows[i];
-		Datum		values[8];
-		bool		nulls[8];
-		char	   *role;
-
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(r->name);
-		values[1] = Int32GetDatum(r->parties);
-		values[2] = Int32GetDatum(r->arrived);
-		values[3] = Int64GetDatum(r->generation);
-		values[4] = Int32GetDatum(r->waiting);
-		role = GetUserNameFromId(r->owner_role, true);
-		if (role)
-		{
-			NameData   *n = palloc0(sizeof(NameData));
-
-			namestrcpy(n, role);
-			values[5] = NameGetDatum(n);
-		}
-		else
-			nulls[5] = true;
-		values[6] = TimestampTzGetDatum(r->created_at);
-		if (r->tripped_at != 0)
-			values[7] = TimestampTzGetDatum(r->tripped_at);
-		else
-			nulls[7] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	fnd_dbtable_list(fcinfo, &fnd_barrier_table, sizeof(FndBarrierRow),
+					 fnd_barrier_copy_row, NULL, fnd_barrier_row_values);
 	return (Datum) 0;
 }
 
@@ -980,7 +892,7 @@ fnd_barrier_session_exit(void)
 	FndArrival *a;
 
 	fnd_barrier_stop_sleeping();
-	if (fnd_arrivals == NULL || fnd_barrier_hash == NULL)
+	if (fnd_arrivals == NULL || fnd_barrier_table.htab == NULL)
 		return;
 	hash_seq_init(&status, fnd_arrivals);
 	while ((a = hash_seq_search(&status)) != NULL)
@@ -992,34 +904,15 @@ fnd_barrier_session_exit(void)
 
 /*
  * Supervisor: remove the barriers of databases that have been dropped
- * (nobody can reach them any more, and they hold capacity).  The database
- * list is read without the lock; the removal re-checks under it.
+ * (nobody can reach them any more, and they hold capacity); a barrier
+ * somebody waits on stays until its waiters are gone.
  */
-/* Sweep callback: a barrier nobody waits on gives back its slot. */
 static bool
 fnd_barrier_forget(void *entry)
 {
 	FndBarrier *b = (FndBarrier *) entry;
 
-	if (pg_atomic_read_u32(&b->waiting) != 0)
-		return false;
-	fnd_coordination_release();
-	return true;
+	return pg_atomic_read_u32(&b->waiting) == 0;
 }
 
-static bool
-fnd_barrier_periodic(void)
-{
-	int			removed;
-
-	removed = fnd_dbname_sweep_dropped(fnd_barrier_hash, fnd_barrier_lock(),
-									   fnd_barrier_forget);
-	if (removed > 0)
-	{
-		char		msg[64];
-
-		snprintf(msg, sizeof(msg), "removed %d barriers of dropped databases", removed);
-		fnd_service_set_detail(msg);
-	}
-	return false;
-}
+FND_DBTABLE_SWEEP_CALLBACK(fnd_barrier, fnd_barrier_table)

@@ -4,12 +4,11 @@
  *	  The capacity that barriers and consensus rounds share.
  *
  * foundation.max_coordination_objects bounds barriers plus consensus rounds
- * together (docs/coordination.md).  barrier.c defines the setting and keeps
- * the count; consensus.c reserves a unit before it creates a round and
- * gives it back when it removes one.  Decided rounds whose decision is
- * recorded give way: when no unit is free, a barrier or a round evicts the
- * longest-decided one (fnd_consensus_give_way), which also frees its value
- * memory.
+ * together (docs/coordination.md).  The barrier table (barrier.c) defines
+ * the setting; the round table shares its capacity (dbtable.h,
+ * capacity_from).  Both create entries with fnd_coordination_insert: when
+ * no slot is free, decided rounds whose decision is recorded give way (the
+ * longest-decided one is evicted, which also frees its value memory).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,16 +17,13 @@
 
 #include "datatype/timestamp.h"
 
+#include "dbtable.h"
 #include "foundation.h"
 
-extern int	fnd_max_coordination_objects;
+extern FndDbTable fnd_barrier_table;
 
-/* Take one unit of capacity; false when barriers + rounds are at the max. */
-extern bool fnd_coordination_reserve(void);
-/* Give one unit back. */
-extern void fnd_coordination_release(void);
-/* Units in use, for the views and stats. */
-extern uint32 fnd_coordination_in_use(void);
+extern void *fnd_coordination_insert(FndDbTable *t, const FndDbKey *key,
+									 bool (*give_way) (void));
 
 /*
  * fnd_consensus_give_way() (foundation.h) takes the consensus lock: callers

@@ -16,11 +16,20 @@
  * only a member of the creating role may vote with it.  Superusers may vote
  * as anyone.  The role of each participant is resolved once, at the start.
  *
- * Rounds live in a shared hash table keyed by (database, topic); the
+ * Rounds live in an FndDbTable (dbtable.h) keyed by (database, topic); the
  * proposal, participant names, their roles and the votes live in one chunk
  * of the shared value area.  They count against
- * foundation.max_coordination_objects together with barriers (barrier.c
- * keeps that count).
+ * foundation.max_coordination_objects together with barriers (the round
+ * table shares the barrier table's capacity).
+ *
+ * Per-role quota.  A round counts against its creator's
+ * foundation.max_consensus_rounds_per_role while it is pending and until
+ * a transaction writes its decision (fnd_round_claim): from then on it can
+ * give way, so it holds nothing of the role's.  If that transaction rolls
+ * back, the round counts again (without a limit check: the role asked
+ * while it existed) until its decision is written.  A round decided in a
+ * read-only transaction therefore still counts, so read-only callers cannot
+ * pile up rounds beyond the quota.
  *
  * Decided rounds give way.  A decided round whose consensus_decided event
  * is stored is needed only for the fnd_consensus view: when a barrier or a
@@ -63,7 +72,6 @@
 
 #include "barrier.h"
 #include "consensus.h"
-#include "dbname.h"
 
 const char *const fnd_round_status_names[] = {
 	"pending", "accepted", "rejected", "timeout", "cancelled"
@@ -73,9 +81,28 @@ const char *const fnd_vote_names[] = {
 	NULL, "accept", "reject", "abstain"
 };
 
-FndConsensusShared *fnd_consensus_shared = NULL;
-HTAB	   *fnd_round_hash = NULL;
+static bool fnd_round_forget(void *entry);
 
+FndDbTable	fnd_round_table = {
+	.name = "foundation consensus table",
+	.title = "coordination table",
+	.noun = "consensus rounds",
+	.service = &fnd_consensus_service,
+	.first_lwlock = 0,
+	.partitions = 1,
+	.keysize = sizeof(FndDbKey),
+	.entrysize = sizeof(FndRound),
+	.errcode = ERRCODE_FND_COORDINATION_FULL,
+	.full_hint = FND_COORDINATION_FULL_HINT,
+	.quota_name = "foundation.max_consensus_rounds_per_role",
+	.quota_desc = "Maximum number of consensus rounds one role may have started and not yet decided and recorded, over all databases.",
+	.forget = fnd_round_forget,
+	.capacity_from = &fnd_barrier_table,	/* foundation.max_coordination_objects */
+};
+
+FndConsensusShared *fnd_consensus_shared = NULL;
+
+static void fnd_consensus_define_settings(bool preloading);
 static Size fnd_consensus_shmem_size(void);
 static void fnd_consensus_shmem_startup(void);
 static bool fnd_consensus_periodic(void);
@@ -87,6 +114,7 @@ const FndService fnd_consensus_service = {
 	.depends_on = "events",
 	/* its periodic work checks for the table itself (fnd_event_target) */
 	.uses_tables = false,
+	.define_settings = fnd_consensus_define_settings,
 	.shmem_size = fnd_consensus_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = fnd_consensus_shmem_startup,
@@ -94,42 +122,46 @@ const FndService fnd_consensus_service = {
 	.session_exit = fnd_consensus_session_exit,
 };
 
+static void
+fnd_consensus_define_settings(bool preloading)
+{
+	fnd_dbtable_define(&fnd_round_table, preloading);
+}
+
 static Size
 fnd_consensus_shmem_size(void)
 {
 	return add_size(MAXALIGN(sizeof(FndConsensusShared)),
-					hash_estimate_size(fnd_max_coordination_objects,
-									   sizeof(FndRound)));
+					fnd_dbtable_shmem_size(&fnd_round_table));
 }
 
 static void
 fnd_consensus_shmem_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
 
 	fnd_consensus_shared = ShmemInitStruct("foundation consensus",
 										   sizeof(FndConsensusShared), &found);
 	if (!found)
 	{
-		pg_atomic_init_u64(&fnd_consensus_shared->next_round_id, 1);
 		pg_atomic_init_u32(&fnd_consensus_shared->unrecorded, 0);
 		pg_atomic_init_u64(&fnd_consensus_shared->value_bytes, 0);
 	}
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FndRoundKey);
-	info.entrysize = sizeof(FndRound);
-	fnd_round_hash = ShmemInitHash("foundation consensus table",
-								   fnd_max_coordination_objects,
-								   fnd_max_coordination_objects,
-								   &info, HASH_ELEM | HASH_BLOBS);
+	fnd_dbtable_startup(&fnd_round_table);
 }
 
 LWLock *
 fnd_consensus_lock(void)
 {
-	return &fnd_lwlocks(&fnd_consensus_service)[0].lock;
+	return fnd_dbtable_lock(&fnd_round_table);
+}
+
+/* The round of key, or NULL.  Caller holds the lock. */
+FndRound *
+fnd_round_lookup(const FndDbKey *key)
+{
+	return fnd_dbtable_find(&fnd_round_table, key,
+							fnd_dbtable_hash(&fnd_round_table, key));
 }
 
 /* ---- a round's value chunk ---------------------------------------------- */
@@ -294,15 +326,10 @@ fnd_round_build(ArrayType *participants, Jsonb *proposal, Size *size)
 static void
 fnd_consensus_publish_memory(void)
 {
-	LWLock	   *lock = fnd_consensus_lock();
-	long		rounds;
-
-	LWLockAcquire(lock, LW_SHARED);
-	rounds = hash_get_num_entries(fnd_round_hash);
-	LWLockRelease(lock);
 	fnd_telemetry_gauge("foundation.consensus.value_bytes",
 						(double) pg_atomic_read_u64(&fnd_consensus_shared->value_bytes));
-	fnd_telemetry_gauge("foundation.consensus.rounds", (double) rounds);
+	fnd_telemetry_gauge("foundation.consensus.rounds",
+						(double) fnd_dbtable_count(&fnd_round_table));
 }
 
 /*
@@ -353,7 +380,7 @@ fnd_round_evict_locked(void)
 	FndRound   *victim = NULL;
 	FndRound   *c;
 
-	hash_seq_init(&status, fnd_round_hash);
+	hash_seq_init(&status, fnd_round_table.htab);
 	while ((c = hash_seq_search(&status)) != NULL)
 	{
 		if (c->status != FND_ROUND_PENDING && c->event_stored &&
@@ -364,8 +391,7 @@ fnd_round_evict_locked(void)
 	if (victim == NULL)
 		return false;
 	fnd_round_free_data(victim);
-	hash_search(fnd_round_hash, &victim->key, HASH_REMOVE, NULL);
-	fnd_coordination_release();
+	fnd_dbtable_remove(&fnd_round_table, victim);
 	fnd_telemetry_count("foundation.consensus.evicted", 1);
 	return true;
 }
@@ -382,7 +408,7 @@ fnd_consensus_give_way(void)
 	LWLock	   *lock;
 	bool		evicted;
 
-	if (fnd_round_hash == NULL)
+	if (fnd_round_table.htab == NULL)
 		return false;
 	lock = fnd_consensus_lock();
 	if (LWLockHeldByMe(lock))
@@ -394,37 +420,19 @@ fnd_consensus_give_way(void)
 }
 
 /*
- * A new slot for a topic that has none: a unit of capacity (evicting
- * decided rounds while there is none) and a hash entry with its waiting
- * count and condition variable initialised.  FN607 when nothing can give
- * way.  Caller holds the lock exclusively.
+ * A new slot for a topic that has none, charged to the calling role: a
+ * unit of capacity (evicting decided rounds while there is none) and a
+ * hash entry with its waiting count and condition variable initialised.
+ * FN607 when the role is at its quota or nothing can give way.  Caller
+ * holds the lock exclusively.
  */
 FndRound *
-fnd_round_new_slot(const FndRoundKey *key)
+fnd_round_new_slot(const FndDbKey *key)
 {
 	FndRound   *r;
-	bool		found;
 
-	while (!fnd_coordination_reserve())
-	{
-		if (!fnd_round_evict_locked())
-			ereport(ERROR,
-					(errcode(ERRCODE_FND_COORDINATION_FULL),
-					 errmsg("too many barriers and consensus rounds"),
-					 errdetail("The %d slots of foundation.max_coordination_objects are taken by barriers and by consensus rounds that cannot give way (pending, waited on, or decided but not recorded yet).",
-							   fnd_max_coordination_objects),
-					 errhint(FND_COORDINATION_FULL_HINT)));
-	}
-	r = hash_search(fnd_round_hash, key, HASH_ENTER_NULL, &found);
-	if (r == NULL)
-	{
-		fnd_coordination_release();
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_COORDINATION_FULL),
-				 errmsg("too many barriers and consensus rounds"),
-				 errdetail("The shared consensus table is out of memory.")));
-	}
-	Assert(!found);
+	r = fnd_coordination_insert(&fnd_round_table, key,
+								fnd_round_evict_locked);
 	r->data = InvalidDsaPointer;
 	r->data_size = 0;
 	pg_atomic_init_u32(&r->waiting, 0);
@@ -435,11 +443,11 @@ fnd_round_new_slot(const FndRoundKey *key)
 /* ---- dropped databases, the supervisor, session exit -------------------- */
 
 /*
- * Remove the rounds of databases that have been dropped: their decisions
- * can no longer be recorded or read, and they hold capacity (and, while
- * unrecorded, make every consensus call look for unrecorded rounds).
+ * The sweep of dropped databases: their rounds' decisions can no longer be
+ * recorded or read, and they hold capacity (and, while unrecorded, make
+ * every consensus call look for unrecorded rounds).  Releases a round's
+ * value memory and bookkeeping; the sweep removes it.
  */
-/* Sweep callback: release a round's value memory, slot and bookkeeping. */
 static bool
 fnd_round_forget(void *entry)
 {
@@ -450,24 +458,7 @@ fnd_round_forget(void *entry)
 	if (r->status != FND_ROUND_PENDING && !r->event_stored)
 		pg_atomic_fetch_sub_u32(&fnd_consensus_shared->unrecorded, 1);
 	fnd_round_free_data(r);
-	fnd_coordination_release();
 	return true;
-}
-
-static void
-fnd_consensus_forget_dropped(void)
-{
-	int			removed;
-
-	removed = fnd_dbname_sweep_dropped(fnd_round_hash, fnd_consensus_lock(),
-									   fnd_round_forget);
-	if (removed > 0)
-	{
-		char		msg[64];
-
-		snprintf(msg, sizeof(msg), "removed %d rounds of dropped databases", removed);
-		fnd_service_set_detail(msg);
-	}
 }
 
 /*
@@ -486,7 +477,8 @@ fnd_consensus_periodic(void)
 	fnd_consensus_count_decided(ndecided);
 	fnd_consensus_record(&t, events);
 	fnd_consensus_flush(&t);
-	fnd_consensus_forget_dropped();
+	fnd_dbtable_sweep_dropped(&fnd_round_table);
+	fnd_dbtable_report(&fnd_round_table, NULL);
 	fnd_consensus_publish_memory();
 	return false;
 }
@@ -500,6 +492,6 @@ static void
 fnd_consensus_session_exit(void)
 {
 	fnd_round_sleep_end();
-	if (fnd_claims_pending() && fnd_round_hash != NULL)
+	if (fnd_claims_pending() && fnd_round_table.htab != NULL)
 		fnd_claims_settle(false, InvalidSubTransactionId);
 }

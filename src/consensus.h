@@ -29,6 +29,8 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
+#include "dbtable.h"
+
 #define FND_ROUND_PENDING	0
 #define FND_ROUND_ACCEPTED	1
 #define FND_ROUND_REJECTED	2
@@ -51,15 +53,9 @@ extern const char *const fnd_vote_names[];
 /* Unrecorded decisions one call writes on behalf of others. */
 #define FND_FLUSH_BATCH		16
 
-typedef struct FndRoundKey
-{
-	Oid			dbid;
-	char		topic[FND_NAME_BUFSZ];
-} FndRoundKey;
-
 typedef struct FndRound
 {
-	FndRoundKey key;			/* hash key: must be first */
+	FndDbKey	key;			/* hash key (name: the topic): must be first */
 	uint64		round_id;		/* never reused, tells replaced rounds apart */
 	int			status;
 	int			nparticipants;
@@ -98,7 +94,6 @@ typedef struct FndRoundData
 
 typedef struct FndConsensusShared
 {
-	pg_atomic_uint64 next_round_id;
 	pg_atomic_uint32 unrecorded;	/* decided, event not stored */
 	pg_atomic_uint64 value_bytes;	/* value memory held by rounds */
 } FndConsensusShared;
@@ -106,7 +101,7 @@ typedef struct FndConsensusShared
 /* A decision this backend's transaction is writing to fnd_events. */
 typedef struct FndClaim
 {
-	FndRoundKey key;
+	FndDbKey	key;
 	uint64		round_id;
 	SubTransactionId subid;
 } FndClaim;
@@ -120,9 +115,10 @@ typedef struct FndEventTarget
 
 /* consensus.c: the rounds table */
 extern FndConsensusShared *fnd_consensus_shared;
-extern HTAB *fnd_round_hash;
+extern FndDbTable fnd_round_table;
 
 extern LWLock *fnd_consensus_lock(void);
+extern FndRound *fnd_round_lookup(const FndDbKey *key);
 extern FndRoundData *fnd_round_data(FndRound *r);
 extern const char *fnd_round_names(FndRoundData *d);
 extern Oid *fnd_round_roles(FndRoundData *d);
@@ -133,7 +129,7 @@ extern FndRoundData *fnd_round_build(ArrayType *participants, Jsonb *proposal,
 extern dsa_pointer fnd_round_alloc(FndRoundData *local, Size size);
 extern void fnd_round_free_data(FndRound *r);
 extern bool fnd_round_evict_locked(void);
-extern FndRound *fnd_round_new_slot(const FndRoundKey *key);
+extern FndRound *fnd_round_new_slot(const FndDbKey *key);
 
 /* consensus_decide.c: deciding and recording */
 extern FndRound *fnd_round_sleeping;

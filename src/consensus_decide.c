@@ -162,7 +162,7 @@ fnd_round_event_json(FndRound *r)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"topic\": ");
-	escape_json(&buf, r->key.topic);
+	escape_json(&buf, r->key.name);
 	appendStringInfoString(&buf, ", \"proposal\": ");
 	(void) JsonbToCString(&buf, &fnd_round_proposal(d)->root,
 						  d->proposal_len);
@@ -201,8 +201,9 @@ static void fnd_consensus_subxact_callback(SubXactEvent event,
 
 /*
  * Claim a decided, unrecorded round for this transaction and return its
- * event JSON (NULL if it cannot be claimed now).  Caller holds the lock
- * exclusively and inserts the returned JSON after releasing it.
+ * event JSON (NULL if it cannot be claimed now).  From now on the round no
+ * longer counts against its creator's quota (consensus.c).  Caller holds
+ * the lock exclusively and inserts the returned JSON after releasing it.
  */
 char *
 fnd_round_claim(FndRound *r, const FndEventTarget *t)
@@ -225,13 +226,15 @@ fnd_round_claim(FndRound *r, const FndEventTarget *t)
 	c->round_id = r->round_id;
 	c->subid = GetCurrentSubTransactionId();
 	fnd_session_self(&r->event_writer);
+	fnd_dbtable_recharge(&fnd_round_table, r, InvalidOid);
 	return fnd_round_event_json(r);
 }
 
 /*
  * Settle claims: committed ones mark their round stored, the others give
- * the round back to whoever looks next.  which < 0 settles all claims,
- * otherwise only those made in subtransaction `which`.
+ * the round back to whoever looks next (and charge it to its creator
+ * again).  which < 0 settles all claims, otherwise only those made in
+ * subtransaction `which`.
  */
 void
 fnd_claims_settle(bool committed, SubTransactionId which)
@@ -251,7 +254,7 @@ fnd_claims_settle(bool committed, SubTransactionId which)
 			fnd_claims[kept++] = *c;
 			continue;
 		}
-		r = hash_search(fnd_round_hash, &c->key, HASH_FIND, NULL);
+		r = fnd_round_lookup(&c->key);
 		if (r == NULL || r->round_id != c->round_id ||
 			!fnd_session_is_me(&r->event_writer))
 			continue;
@@ -261,6 +264,8 @@ fnd_claims_settle(bool committed, SubTransactionId which)
 			r->event_stored = true;
 			pg_atomic_fetch_sub_u32(&fnd_consensus_shared->unrecorded, 1);
 		}
+		else if (!committed)
+			fnd_dbtable_recharge(&fnd_round_table, r, r->owner_role);
 	}
 	fnd_nclaims = kept;
 	LWLockRelease(lock);
@@ -329,7 +334,7 @@ fnd_consensus_flush(const FndEventTarget *t)
 		return;
 	lock = fnd_consensus_lock();
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_round_hash);
+	hash_seq_init(&status, fnd_round_table.htab);
 	while ((r = hash_seq_search(&status)) != NULL)
 	{
 		char	   *json;
@@ -363,7 +368,7 @@ fnd_consensus_sweep(Oid dbid, const FndEventTarget *t, int *ndecided)
 
 	*ndecided = 0;
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_round_hash);
+	hash_seq_init(&status, fnd_round_table.htab);
 	while ((r = hash_seq_search(&status)) != NULL)
 	{
 		if (OidIsValid(dbid) && r->key.dbid != dbid)

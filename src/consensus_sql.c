@@ -36,14 +36,6 @@ PG_FUNCTION_INFO_V1(fnd_consensus_list);
 /* ---- arguments ---------------------------------------------------------- */
 
 static void
-fnd_round_key(text *topic, FndRoundKey *key)
-{
-	memset(key, 0, sizeof(*key));
-	key->dbid = MyDatabaseId;
-	fnd_check_name(topic, "topic", key->topic);
-}
-
-static void
 fnd_round_not_found(const char *topic)
 {
 	ereport(ERROR,
@@ -66,7 +58,7 @@ fnd_require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 /* The validated arguments of fnd_consensus_start. */
 typedef struct FndStartArgs
 {
-	FndRoundKey key;
+	FndDbKey	key;
 	FndRoundData *local;		/* the round's value chunk, palloc'd */
 	Size		size;
 	int			quorum;
@@ -108,7 +100,7 @@ fnd_start_args(FunctionCallInfo fcinfo, FndStartArgs *a)
 	Jsonb	   *proposal;
 	ArrayType  *participants;
 
-	fnd_round_key(fnd_arg_text(fcinfo, 0, "topic"), &a->key);
+	fnd_dbkey_from_arg(fcinfo, 0, "topic", &a->key);
 	fnd_require_arg(fcinfo, 1, "proposal");
 	proposal = PG_GETARG_JSONB_P(1);
 	fnd_require_arg(fcinfo, 2, "participants");
@@ -125,9 +117,10 @@ fnd_start_args(FunctionCallInfo fcinfo, FndStartArgs *a)
 /*
  * Make way for a new round on a topic whose round exists: it must have
  * decided (a pending round is FN003), belong to a role the caller may act
- * for (FN104), and have its decision recorded or recordable by this
- * transaction (whose event JSON is appended to *events).  Frees its value
- * chunk.  Caller holds the lock exclusively.
+ * for (FN104), have its decision recorded or recordable by this
+ * transaction (whose event JSON is appended to *events), and the caller
+ * must have room in its quota (FN607), since the slot will count against
+ * it.  Frees its value chunk.  Caller holds the lock exclusively.
  */
 static void
 fnd_start_replace(FndRound *r, const FndEventTarget *t, List **events,
@@ -138,13 +131,13 @@ fnd_start_replace(FndRound *r, const FndEventTarget *t, List **events,
 	if (r->status == FND_ROUND_PENDING)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("a consensus round on topic \"%s\" is still pending", r->key.topic),
+				 errmsg("a consensus round on topic \"%s\" is still pending", r->key.name),
 				 errdetail("It decides when its votes make the outcome certain, or times out at %s.",
 						   timestamptz_to_str(r->deadline))));
 	if (!fnd_role_may_manage(r->owner_role))
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_NOT_OWNER),
-				 errmsg("the consensus round on topic \"%s\" belongs to another role", r->key.topic),
+				 errmsg("the consensus round on topic \"%s\" belongs to another role", r->key.name),
 				 errdetail("Only its creator, a member of that role or a superuser may start a new round on the topic.")));
 	if (!r->event_stored)
 	{
@@ -152,13 +145,19 @@ fnd_start_replace(FndRound *r, const FndEventTarget *t, List **events,
 			!fnd_session_is_me(&r->event_writer))
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-					 errmsg("the decision of the previous round on topic \"%s\" is still being recorded", r->key.topic),
+					 errmsg("the decision of the previous round on topic \"%s\" is still being recorded", r->key.name),
 					 errhint("Retry once the transaction that decided it has committed.")));
 		if (!t->ok && fnd_session_is_empty(&r->event_writer))
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-					 errmsg("the decision of the previous round on topic \"%s\" is not recorded yet", r->key.topic),
+					 errmsg("the decision of the previous round on topic \"%s\" is not recorded yet", r->key.name),
 					 errhint("Start the new round in a read-write transaction, which records it first.")));
+	}
+	if (r->key.charged_role != GetUserId() &&
+		!fnd_dbtable_quota_allows(&fnd_round_table, GetUserId()))
+		fnd_dbtable_raise_full(&fnd_round_table, GetUserId());
+	if (!r->event_stored)
+	{
 		/* we write it (or already are, in this transaction) */
 		if (fnd_session_is_empty(&r->event_writer))
 			*events = lappend(*events, fnd_round_event_json(r));
@@ -173,7 +172,7 @@ fnd_round_init(FndRound *r, const FndStartArgs *a, dsa_pointer dp)
 {
 	TimestampTz now = fnd_now();
 
-	r->round_id = pg_atomic_fetch_add_u64(&fnd_consensus_shared->next_round_id, 1);
+	r->round_id = fnd_dbtable_next_id(&fnd_round_table);
 	r->status = FND_ROUND_PENDING;
 	r->nparticipants = a->local->nparticipants;
 	r->quorum = a->quorum;
@@ -188,6 +187,8 @@ fnd_round_init(FndRound *r, const FndStartArgs *a, dsa_pointer dp)
 	r->event_stored = false;
 	memset(&r->event_writer, 0, sizeof(FndSession));
 	pg_atomic_fetch_add_u64(&fnd_consensus_shared->value_bytes, a->size);
+	/* a replaced round's slot: now the caller's (its quota was checked) */
+	fnd_dbtable_recharge(&fnd_round_table, r, r->owner_role);
 }
 
 /*
@@ -223,7 +224,7 @@ fnd_consensus_start(PG_FUNCTION_ARGS)
 		bool		replaced;
 
 		LWLockAcquire(lock, LW_EXCLUSIVE);
-		r = hash_search(fnd_round_hash, &a.key, HASH_FIND, NULL);
+		r = fnd_round_lookup(&a.key);
 		replaced = (r != NULL);
 		if (replaced)
 			fnd_start_replace(r, &t, &ev, &nd);
@@ -284,7 +285,7 @@ typedef struct FndVoter
  * reads the catalogs, which must not happen under an LWLock.
  */
 static void
-fnd_vote_lookup(const FndRoundKey *key, const char *participant,
+fnd_vote_lookup(const FndDbKey *key, const char *participant,
 				FndVoter *v)
 {
 	LWLock	   *lock = fnd_consensus_lock();
@@ -293,11 +294,11 @@ fnd_vote_lookup(const FndRoundKey *key, const char *participant,
 	int			idx;
 
 	LWLockAcquire(lock, LW_SHARED);
-	r = hash_search(fnd_round_hash, key, HASH_FIND, NULL);
+	r = fnd_round_lookup(key);
 	if (r == NULL)
 	{
 		LWLockRelease(lock);
-		fnd_round_not_found(key->topic);
+		fnd_round_not_found(key->name);
 	}
 	d = fnd_round_data(r);
 	idx = fnd_round_participant(d, participant);
@@ -307,7 +308,7 @@ fnd_vote_lookup(const FndRoundKey *key, const char *participant,
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_NOT_A_PARTICIPANT),
 				 errmsg("\"%s\" is not a participant of the consensus round on topic \"%s\"",
-						participant, key->topic)));
+						participant, key->name)));
 	}
 	v->round_id = r->round_id;
 	v->role = fnd_round_roles(d)[idx];
@@ -322,7 +323,7 @@ fnd_vote_lookup(const FndRoundKey *key, const char *participant,
  * creating role.  FN104 otherwise.
  */
 static void
-fnd_vote_check_identity(const FndRoundKey *key, const char *participant,
+fnd_vote_check_identity(const FndDbKey *key, const char *participant,
 						const FndVoter *v)
 {
 	if (OidIsValid(v->role))
@@ -331,7 +332,7 @@ fnd_vote_check_identity(const FndRoundKey *key, const char *participant,
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_NOT_OWNER),
 					 errmsg("only members of role \"%s\" may vote as that participant of the consensus round on topic \"%s\"",
-							participant, key->topic),
+							participant, key->name),
 					 errdetail("The participant names a role, and the current user \"%s\" is not a member of it.",
 							   GetUserNameFromId(GetUserId(), false))));
 		return;
@@ -343,7 +344,7 @@ fnd_vote_check_identity(const FndRoundKey *key, const char *participant,
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_NOT_OWNER),
 				 errmsg("only members of role \"%s\", which started the consensus round on topic \"%s\", may vote as participant \"%s\"",
-						owner ? owner : "(dropped)", key->topic, participant),
+						owner ? owner : "(dropped)", key->name, participant),
 				 errdetail("\"%s\" names no role, so it is a label given out by the round's creator.",
 						   participant),
 				 errhint("Start the round with role names as participants to let members of those roles vote.")));
@@ -367,7 +368,7 @@ fnd_vote_record(FndRound *r, const char *participant, int vote, int *ndecided)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_ALREADY_VOTED),
 				 errmsg("\"%s\" has already voted in the consensus round on topic \"%s\"",
-						participant, r->key.topic),
+						participant, r->key.name),
 				 errdetail("Its vote was %s.", fnd_vote_names[d->votes[idx]])));
 
 	if (fnd_round_decide(r, fnd_now()))
@@ -394,7 +395,7 @@ fnd_vote_record(FndRound *r, const char *participant, int vote, int *ndecided)
 Datum
 fnd_consensus_vote(PG_FUNCTION_ARGS)
 {
-	FndRoundKey key;
+	FndDbKey	key;
 	char		participant[FND_NAME_BUFSZ];
 	int			vote;
 	LWLock	   *lock;
@@ -406,8 +407,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
 	List	   *events = NIL;
 	char	   *json;
 
-	fnd_require_shmem();
-	fnd_round_key(fnd_arg_text(fcinfo, 0, "topic"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "topic", &key);
 	fnd_check_name(fnd_arg_text(fcinfo, 1, "participant"), "participant",
 				   participant);
 	vote = fnd_vote_word(fnd_arg_text(fcinfo, 2, "vote"));
@@ -421,7 +421,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
 		fnd_vote_lookup(&key, participant, &v);
 		fnd_vote_check_identity(&key, participant, &v);
 		LWLockAcquire(lock, LW_EXCLUSIVE);
-		r = hash_search(fnd_round_hash, &key, HASH_FIND, NULL);
+		r = fnd_round_lookup(&key);
 		if (r != NULL && r->round_id == v.round_id)
 			break;
 		/* replaced or evicted since we looked: look again */
@@ -447,7 +447,7 @@ fnd_consensus_vote(PG_FUNCTION_ARGS)
  * timeout); its JSON goes to *events.
  */
 static int
-fnd_result_wait(const FndRoundKey *key, TimestampTz wait_end,
+fnd_result_wait(const FndDbKey *key, TimestampTz wait_end,
 				const FndEventTarget *t, List **events, int *ndecided)
 {
 	LWLock	   *lock = fnd_consensus_lock();
@@ -464,7 +464,7 @@ fnd_result_wait(const FndRoundKey *key, TimestampTz wait_end,
 			char	   *json;
 
 			LWLockAcquire(lock, LW_EXCLUSIVE);
-			r = hash_search(fnd_round_hash, key, HASH_FIND, NULL);
+			r = fnd_round_lookup(key);
 			if (r == NULL)
 			{
 				/* cannot happen while we are registered as waiting */
@@ -517,15 +517,14 @@ fnd_result_wait(const FndRoundKey *key, TimestampTz wait_end,
 Datum
 fnd_consensus_result(PG_FUNCTION_ARGS)
 {
-	FndRoundKey key;
+	FndDbKey	key;
 	int64		wait_us;
 	FndEventTarget t;
 	List	   *events;
 	int			ndecided;
 	int			status;
 
-	fnd_require_shmem();
-	fnd_round_key(fnd_arg_text(fcinfo, 0, "topic"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "topic", &key);
 	fnd_require_arg(fcinfo, 1, "wait");
 	wait_us = fnd_interval_usec(PG_GETARG_INTERVAL_P(1), "wait", true);
 
@@ -539,10 +538,10 @@ fnd_consensus_result(PG_FUNCTION_ARGS)
 	if (status < 0)
 	{
 		FndEventTarget src = t.ok ? t : fnd_event_lookup(false);
-		char	   *outcome = fnd_consensus_stored_outcome(&src, key.topic);
+		char	   *outcome = fnd_consensus_stored_outcome(&src, key.name);
 
 		if (outcome == NULL)
-			fnd_round_not_found(key.topic);
+			fnd_round_not_found(key.name);
 		PG_RETURN_TEXT_P(cstring_to_text(outcome));
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(fnd_round_status_names[status]));
@@ -562,7 +561,7 @@ fnd_consensus_result(PG_FUNCTION_ARGS)
 Datum
 fnd_consensus_cancel(PG_FUNCTION_ARGS)
 {
-	FndRoundKey key;
+	FndDbKey	key;
 	LWLock	   *lock;
 	FndRound   *r;
 	FndEventTarget t;
@@ -571,14 +570,13 @@ fnd_consensus_cancel(PG_FUNCTION_ARGS)
 	bool		cancelled = false;
 	char	   *json;
 
-	fnd_require_shmem();
-	fnd_round_key(fnd_arg_text(fcinfo, 0, "topic"), &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "topic", &key);
 	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 
 	lock = fnd_consensus_lock();
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	r = hash_search(fnd_round_hash, &key, HASH_FIND, NULL);
+	r = fnd_round_lookup(&key);
 	if (r != NULL)
 	{
 		TimestampTz now = fnd_now();
@@ -616,49 +614,27 @@ typedef struct FndRoundRow
 	TimestampTz decided_at;
 } FndRoundRow;
 
-/* Copy the rounds of this database out, under the shared lock. */
-static FndRoundRow *
-fnd_consensus_copy_rows(int *nrows_out)
+/* fnd_dbtable_collect: one round, under the shared lock */
+static bool
+fnd_round_copy_row(const void *entry, void *row_out, void *arg)
 {
-	LWLock	   *lock = fnd_consensus_lock();
-	HASH_SEQ_STATUS status;
-	FndRound   *r;
-	FndRoundRow *rows;
-	int			nrows = 0;
-	int			maxrows = 16;
+	FndRound   *r = (FndRound *) entry;
+	FndRoundRow *row = (FndRoundRow *) row_out;
 
-	rows = palloc(sizeof(FndRoundRow) * maxrows);
-	LWLockAcquire(lock, LW_SHARED);
-	hash_seq_init(&status, fnd_round_hash);
-	while ((r = hash_seq_search(&status)) != NULL)
-	{
-		FndRoundRow *row;
-
-		if (r->key.dbid != MyDatabaseId)
-			continue;
-		if (nrows == maxrows)
-		{
-			maxrows *= 2;
-			rows = repalloc(rows, sizeof(FndRoundRow) * maxrows);
-		}
-		row = &rows[nrows++];
-		memcpy(row->topic, r->key.topic, FND_NAME_BUFSZ);
-		row->data = palloc(r->data_size);
-		memcpy(row->data, fnd_round_data(r), r->data_size);
-		row->status = r->status;
-		row->quorum = r->quorum;
-		row->unanimous = r->unanimous;
-		row->accepts = r->accepts;
-		row->rejects = r->rejects;
-		row->abstains = r->abstains;
-		row->waiting = (int) pg_atomic_read_u32(&r->waiting);
-		row->started_at = r->started_at;
-		row->deadline = r->deadline;
-		row->decided_at = r->decided_at;
-	}
-	LWLockRelease(lock);
-	*nrows_out = nrows;
-	return rows;
+	memcpy(row->topic, r->key.name, FND_NAME_BUFSZ);
+	row->data = palloc(r->data_size);
+	memcpy(row->data, fnd_round_data(r), r->data_size);
+	row->status = r->status;
+	row->quorum = r->quorum;
+	row->unanimous = r->unanimous;
+	row->accepts = r->accepts;
+	row->rejects = r->rejects;
+	row->abstains = r->abstains;
+	row->waiting = (int) pg_atomic_read_u32(&r->waiting);
+	row->started_at = r->started_at;
+	row->deadline = r->deadline;
+	row->decided_at = r->decided_at;
+	return true;
 }
 
 /* The participants array and the votes object of one row. */
@@ -683,9 +659,11 @@ fnd_round_row_votes(FndRoundData *d, Datum *participants, Datum *votes)
 	*votes = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
+/* fnd_dbtable_list: the view's row of one round, without the lock */
 static void
-fnd_round_row_values(FndRoundRow *row, Datum *values, bool *nulls)
+fnd_round_row_values(const void *row_in, Datum *values, bool *nulls)
 {
+	const FndRoundRow *row = (const FndRoundRow *) row_in;
 	FndRoundData *d = row->data;
 	Jsonb	   *prop;
 
@@ -716,32 +694,18 @@ fnd_round_row_values(FndRoundRow *row, Datum *values, bool *nulls)
 Datum
 fnd_consensus_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	FndEventTarget t;
 	List	   *events;
 	int			ndecided;
-	FndRoundRow *rows;
-	int			nrows;
-	int			i;
 
 	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
 	t = fnd_event_target(fcinfo->flinfo->fn_oid);
 	fnd_consensus_flush(&t);
 	events = fnd_consensus_sweep(MyDatabaseId, &t, &ndecided);
 	fnd_consensus_count_decided(ndecided);
 	fnd_consensus_record(&t, events);
 
-	rows = fnd_consensus_copy_rows(&nrows);
-	for (i = 0; i < nrows; i++)
-	{
-		Datum		values[14];
-		bool		nulls[14];
-
-		memset(nulls, 0, sizeof(nulls));
-		fnd_round_row_values(&rows[i], values, nulls);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	fnd_dbtable_list(fcinfo, &fnd_round_table, sizeof(FndRoundRow),
+					 fnd_round_copy_row, NULL, fnd_round_row_values);
 	return (Datum) 0;
 }

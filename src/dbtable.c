@@ -2,8 +2,9 @@
  *
  * dbtable.c
  *	  Per-database named tables in shared memory (see dbtable.h): used by
- *	  the registry, circuit breakers, rate buckets, locks and elections;
- *	  barriers and consensus rounds use the sweep of dropped databases.
+ *	  the registry, circuit breakers, rate buckets, locks, elections,
+ *	  barriers and consensus rounds (which share one capacity); the metric
+ *	  table uses the sweep of dropped databases.
  *
  * Keys are zero-padded names, but hashing and comparing all of their bytes
  * was the largest cost of a lookup: the hash and match functions look at
@@ -21,7 +22,6 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-#include "dbname.h"
 #include "dbtable.h"
 
 /* ---------------------------------------------------------------------
@@ -82,11 +82,18 @@ fnd_dbkey_from_arg(FunctionCallInfo fcinfo, int argno, const char *what,
  * ---------------------------------------------------------------------
  */
 
+/* The table whose size setting sizes t: t, or the one it shares. */
+static inline const FndDbTable *
+fnd_dbtable_sizer(const FndDbTable *t)
+{
+	return t->capacity_from != NULL ? t->capacity_from : t;
+}
+
 /* define_settings: the size setting (preloading only) and the quota's */
 void
 fnd_dbtable_define(FndDbTable *t, bool preloading)
 {
-	if (preloading)
+	if (preloading && t->capacity_from == NULL)
 		DefineCustomIntVariable(t->max_name, t->max_desc, NULL,
 								&t->max_entries,
 								t->max_default,
@@ -108,13 +115,33 @@ fnd_dbtable_part_name(const FndDbTable *t, const char *part)
 Size
 fnd_dbtable_shmem_size(const FndDbTable *t)
 {
+	int			max = fnd_dbtable_sizer(t)->max_entries;
 	Size		sz;
 
 	sz = add_size(MAXALIGN(sizeof(FndDbTableShared)),
-				  hash_estimate_size(t->max_entries, t->entrysize));
+				  hash_estimate_size(max, t->entrysize));
+	if (t->capacity_shared)
+		sz = add_size(sz, MAXALIGN(sizeof(FndDbTableShared)));
 	if (t->quota_name != NULL)
-		sz = add_size(sz, MAXALIGN(fnd_quota_shmem_size(t->max_entries)));
+		sz = add_size(sz, MAXALIGN(fnd_quota_shmem_size(max)));
 	return sz;
+}
+
+/* A count ("count", or "capacity" when shared), created or attached. */
+static FndDbTableShared *
+fnd_dbtable_attach_count(const FndDbTable *t, const char *part)
+{
+	FndDbTableShared *c;
+	bool		found;
+
+	c = ShmemInitStruct(fnd_dbtable_part_name(t, part),
+						sizeof(FndDbTableShared), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&c->count, 0);
+		pg_atomic_init_u64(&c->next_id, 1);
+	}
+	return c;
 }
 
 /* shmem_startup: create or attach.  Caller holds AddinShmemInitLock. */
@@ -123,12 +150,15 @@ fnd_dbtable_startup(FndDbTable *t)
 {
 	HASHCTL		info;
 	int			flags = HASH_ELEM | HASH_FUNCTION | HASH_COMPARE;
-	bool		found;
 
-	t->shared = ShmemInitStruct(fnd_dbtable_part_name(t, "count"),
-								sizeof(FndDbTableShared), &found);
-	if (!found)
-		pg_atomic_init_u32(&t->shared->count, 0);
+	/* by name, so the two tables of one capacity may start in any order */
+	Assert(t->capacity_from == NULL || t->capacity_from->capacity_shared);
+	t->max_entries = fnd_dbtable_sizer(t)->max_entries;
+	t->shared = fnd_dbtable_attach_count(t, "count");
+	if (t->capacity_from != NULL || t->capacity_shared)
+		t->capacity = fnd_dbtable_attach_count(fnd_dbtable_sizer(t), "capacity");
+	else
+		t->capacity = t->shared;
 
 	memset(&info, 0, sizeof(info));
 	info.keysize = t->keysize;
@@ -217,9 +247,51 @@ fnd_dbtable_release_held(const FndDbTable *t)
  */
 
 /*
+ * Take one unit of the table's capacity (its own, or the one it shares);
+ * false when it is all in use.  A compare-and-swap, so that a failed
+ * attempt never holds a unit another backend could have had.
+ */
+static bool
+fnd_dbtable_reserve(FndDbTable *t)
+{
+	uint32		cur = pg_atomic_read_u32(&t->capacity->count);
+
+	do
+	{
+		if (cur >= (uint32) t->max_entries)
+			return false;
+	} while (!pg_atomic_compare_exchange_u32(&t->capacity->count, &cur,
+											 cur + 1));
+	if (t->capacity != t->shared)
+		pg_atomic_fetch_add_u32(&t->shared->count, 1);
+	return true;
+}
+
+/* Give one unit back (an entry removed, or an insertion that failed). */
+static void
+fnd_dbtable_unreserve(FndDbTable *t)
+{
+	pg_atomic_fetch_sub_u32(&t->capacity->count, 1);
+	if (t->capacity != t->shared)
+		pg_atomic_fetch_sub_u32(&t->shared->count, 1);
+}
+
+/* Charge or release one entry of role's (none for InvalidOid). */
+static inline void
+fnd_dbtable_charge(FndDbTable *t, Oid role, bool add)
+{
+	if (t->quota == NULL || !OidIsValid(role))
+		return;
+	if (add)
+		(void) fnd_quota_charge(t->quota, role, 0);
+	else
+		fnd_quota_release(t->quota, role);
+}
+
+/*
  * Create the entry for key, charged to role in the quota (if the table
- * has one), with everything after the key zeroed.  NULL if the table is
- * full or role is at its quota: then nothing changed, and
+ * has one and role is valid), with everything after the key zeroed.  NULL
+ * if the table is full or role is at its quota: then nothing changed, and
  * fnd_dbtable_raise_full says which.  The caller must know key is absent.
  */
 void *
@@ -229,19 +301,24 @@ fnd_dbtable_insert(FndDbTable *t, const void *key, uint32 hash, Oid role)
 	bool		found;
 
 	t->quota_refused = false;
-	if (t->quota != NULL && !fnd_quota_charge(t->quota, role, t->quota_limit))
+	if (t->quota != NULL && OidIsValid(role) &&
+		!fnd_quota_charge(t->quota, role, t->quota_limit))
 	{
 		t->quota_refused = true;
 		return NULL;
 	}
 	/* count first, so capacity is exact across partitions */
-	if (pg_atomic_fetch_add_u32(&t->shared->count, 1) >= (uint32) t->max_entries ||
-		(e = hash_search_with_hash_value(t->htab, key, hash, HASH_ENTER_NULL,
-										 &found)) == NULL)
+	if (!fnd_dbtable_reserve(t))
 	{
-		pg_atomic_fetch_sub_u32(&t->shared->count, 1);
-		if (t->quota != NULL)
-			fnd_quota_release(t->quota, role);
+		fnd_dbtable_charge(t, role, false);
+		return NULL;
+	}
+	e = hash_search_with_hash_value(t->htab, key, hash, HASH_ENTER_NULL,
+									&found);
+	if (e == NULL)
+	{
+		fnd_dbtable_unreserve(t);
+		fnd_dbtable_charge(t, role, false);
 		return NULL;
 	}
 	Assert(!found);
@@ -282,7 +359,8 @@ fnd_dbtable_raise_full(FndDbTable *t, Oid role)
 			(errcode(t->errcode),
 			 errmsg("%s is full", t->title),
 			 errdetail("It holds %d %s across all databases; %s is %d.",
-					   t->max_entries, t->noun, t->max_name, t->max_entries),
+					   t->max_entries, t->noun,
+					   fnd_dbtable_sizer(t)->max_name, t->max_entries),
 			 errhint("%s", t->full_hint)));
 }
 
@@ -307,26 +385,53 @@ fnd_dbtable_remove(FndDbTable *t, void *entry)
 	Oid			role = e->charged_role;
 
 	hash_search(t->htab, entry, HASH_REMOVE, NULL);
-	pg_atomic_fetch_sub_u32(&t->shared->count, 1);
-	if (t->quota != NULL)
-		fnd_quota_release(t->quota, role);
+	fnd_dbtable_unreserve(t);
+	fnd_dbtable_charge(t, role, false);
 }
 
-/* The entry now counts against role's quota (no limit check). */
+/*
+ * The entry now counts against role's quota (no limit check), or against
+ * nobody's if role is InvalidOid.
+ */
 void
 fnd_dbtable_recharge(FndDbTable *t, void *entry, Oid role)
 {
 	FndDbKey   *e = (FndDbKey *) entry;
 
-	if (t->quota != NULL)
+	if (e->charged_role == role)
+		return;
+	if (t->quota != NULL && OidIsValid(e->charged_role) && OidIsValid(role))
 		fnd_quota_move(t->quota, e->charged_role, role);
+	else
+	{
+		fnd_dbtable_charge(t, e->charged_role, false);
+		fnd_dbtable_charge(t, role, true);
+	}
 	e->charged_role = role;
 }
 
+/* This table's entries, all databases. */
 int
 fnd_dbtable_count(const FndDbTable *t)
 {
 	return (int) pg_atomic_read_u32(&t->shared->count);
+}
+
+/*
+ * A number never returned before for this table (from 1, until a restart):
+ * tells an entry from a later one under the same key.
+ */
+uint64
+fnd_dbtable_next_id(FndDbTable *t)
+{
+	return pg_atomic_fetch_add_u64(&t->shared->next_id, 1);
+}
+
+/* The capacity in use: the entries of t and of a table sharing it. */
+int
+fnd_dbtable_capacity_used(const FndDbTable *t)
+{
+	return (int) pg_atomic_read_u32(&t->capacity->count);
 }
 
 /*
@@ -577,7 +682,7 @@ fnd_dbtable_report(const FndDbTable *t, const char *more)
  * entries were removed.
  */
 int
-fnd_dbname_sweep_dropped(HTAB *table, LWLock *lock, FndDbNameForget forget)
+fnd_dbname_sweep_dropped(HTAB *table, LWLock *lock, FndDbTableForget forget)
 {
 	FndSweep	s = {NULL, table, lock, forget};
 

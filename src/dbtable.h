@@ -38,6 +38,15 @@
  * longer than FND_NAME_BUFSZ (the registry's namespace plus name).  Only
  * dbid, len and the first len bytes of name are its identity.
  *
+ * Two tables may share one capacity (barriers and consensus rounds): the
+ * first sets capacity_shared, the second names the first in capacity_from
+ * and has no size setting of its own.  Each keeps its own count, and
+ * fnd_dbtable_insert fails when the two together are at the setting.
+ *
+ * An entry charged to InvalidOid counts against no role's quota (a decided
+ * consensus round, which may give way to others): fnd_dbtable_recharge to
+ * InvalidOid stops charging an entry, and back to a role charges it again.
+ *
  * Locking protocol: the table's LWLocks are the service's, from
  * first_lwlock on: with partitions > 1 the lock of a key's partition
  * (fnd_dbtable_partition_lock) guards its entries, and whole-table scans
@@ -100,9 +109,12 @@ typedef void (*FndDbTableValues) (const void *row, Datum *values, bool *nulls);
 typedef struct FndDbTableShared
 {
 	pg_atomic_uint32 count;		/* entries, all databases */
+	pg_atomic_uint64 next_id;	/* fnd_dbtable_next_id */
 } FndDbTableShared;
 
-typedef struct FndDbTable
+typedef struct FndDbTable FndDbTable;
+
+struct FndDbTable
 {
 	/* described by the subsystem */
 	const char *name;			/* shared-memory name */
@@ -122,17 +134,22 @@ typedef struct FndDbTable
 	const char *quota_name;		/* per-role setting, or NULL for none */
 	const char *quota_desc;
 	FndDbTableForget forget;	/* may be NULL */
+	bool		capacity_shared;	/* another table's capacity_from is this */
+	const FndDbTable *capacity_from;	/* shares that table's size setting
+										 * and capacity (max_* unused), or
+										 * NULL */
 
 	/* kept by dbtable.c */
 	int			max_entries;	/* the size setting's value */
 	int			quota_limit;	/* the per-role setting's value */
 	HTAB	   *htab;
 	FndDbTableShared *shared;
+	FndDbTableShared *capacity; /* shared, or the count of both tables */
 	FndQuota   *quota;
 	LWLockPadded *lwlocks;		/* backend-local: the service's, from first */
 	int			swept;			/* supervisor: removed with dropped dbs */
 	bool		quota_refused;	/* why the last fnd_dbtable_insert failed */
-} FndDbTable;
+};
 
 /* service callbacks */
 extern void fnd_dbtable_define(FndDbTable *t, bool preloading);
@@ -177,6 +194,8 @@ extern void fnd_dbtable_raise_full(FndDbTable *t, Oid role) pg_attribute_noretur
 extern void fnd_dbtable_remove(FndDbTable *t, void *entry);
 extern void fnd_dbtable_recharge(FndDbTable *t, void *entry, Oid role);
 extern int	fnd_dbtable_count(const FndDbTable *t);
+extern uint64 fnd_dbtable_next_id(FndDbTable *t);
+extern int	fnd_dbtable_capacity_used(const FndDbTable *t);
 extern int	fnd_dbtable_scan(FndDbTable *t, LWLockMode mode,
 							 FndDbTableVisit visit, void *arg);
 extern void *fnd_dbtable_collect(FndDbTable *t, Size rowsize,
@@ -184,6 +203,14 @@ extern void *fnd_dbtable_collect(FndDbTable *t, Size rowsize,
 extern void fnd_dbtable_list(FunctionCallInfo fcinfo, FndDbTable *t,
 							 Size rowsize, FndDbTableCopy copy, void *arg,
 							 FndDbTableValues values);
+
+/*
+ * The sweep of dropped databases for a shared hash table that is not an
+ * FndDbTable (the metric table): entries start with their database's OID,
+ * one LWLock guards the table, forget as for FndDbTable.
+ */
+extern int	fnd_dbname_sweep_dropped(HTAB *table, LWLock *lock,
+									 FndDbTableForget forget);
 
 /*
  * The service callbacks of a table that needs nothing else at start-up:

@@ -63,7 +63,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "dbname.h"
+#include "dbtable.h"
 #include "telemetry.h"
 
 /* How often a SQL caller may see the "dropped" WARNING, server-wide. */

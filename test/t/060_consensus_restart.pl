@@ -83,19 +83,34 @@ is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM fnd_events WHERE type = 'consensus_decided' AND data->>'topic' = 'schema_v2'
 }), '2', 'each decision stored once');
 
-# a dropped database: the supervisor frees its rounds and barriers
+# a dropped database: the supervisor frees its rounds and barriers, and
+# the quota they held: per-role quotas count a role's barriers and pending
+# rounds in every database
+$node->safe_psql('postgres', 'CREATE ROLE tenant');
 $node->safe_psql('postgres', 'CREATE DATABASE gone');
 $node->safe_psql('gone', 'CREATE EXTENSION foundation');
 $node->safe_psql('gone', q{
+	SET ROLE tenant;
 	SELECT fnd_barrier_create('left_behind', 2);
 	SELECT fnd_consensus_start('left_behind', '{}', ARRAY['a', 'b'], timeout => '1 h');
 });
+my $quota = q{SET foundation.max_barriers_per_role = 1;
+	SET foundation.max_consensus_rounds_per_role = 1;
+	SET ROLE tenant;};
+($rc, $out, $err) = $node->psql('postgres', "$quota SELECT fnd_barrier_create('here', 2)");
+like($err, qr/too many barriers for one role/, 'tenant\'s barrier in gone counts in postgres');
+($rc, $out, $err) = $node->psql('postgres', "$quota SELECT fnd_consensus_start('here', '{}', ARRAY['a'])");
+like($err, qr/too many consensus rounds for one role/, 'so does its pending round');
 $node->safe_psql('postgres', 'DROP DATABASE gone');
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 2 FROM fnd_services()
-	WHERE (name = 'barrier' AND detail = 'removed 1 barriers of dropped databases')
-	   OR (name = 'consensus' AND detail = 'removed 1 rounds of dropped databases')
+	WHERE (name = 'barrier' AND detail = '0 barriers; 1 removed with dropped databases')
+	   OR (name = 'consensus' AND detail LIKE '% consensus rounds; 1 removed with dropped databases')
 }), 'the supervisor frees the barriers and rounds of a dropped database');
+is($node->psql('postgres', "$quota SELECT fnd_barrier_create('here', 2); SELECT fnd_barrier_remove('here')"),
+	0, 'tenant may create a barrier again');
+is($node->psql('postgres', "$quota SELECT fnd_consensus_start('here', '{}', ARRAY['a'])"),
+	0, 'and start a round');
 
 $node->stop;
 unlike(slurp_file($node->logfile), qr/PANIC|terminated by signal|TRAP:/,
