@@ -43,7 +43,7 @@ extern const char *const fnd_kind_names[];
 
 /*
  * A series is (database, name, tags).  The database comes first so that
- * the dropped-database sweep (dbname.c) can read it from any entry.
+ * the dropped-database sweep (dbtable.c) can read it from any entry.
  * 1.2's per-agent series are ordinary series with an agent_id tag.
  */
 typedef struct FndMetricKey
