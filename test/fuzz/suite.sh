@@ -5,7 +5,7 @@
 #
 # Run by make test (short: at least 20000 calls) and make fuzz
 # (FND_FUZZ_LONG=1: 200000 calls) against the shared instance: PGHOST,
-# PGPORT, PGUSER set, PATH has the staged bin directory.
+# PGPORT, PGUSER (or libpq's defaults), PATH has the staged bin directory.
 #
 #   FND_FUZZ_SEED      seed (default 20261129); the same seed makes the same calls
 #   FND_FUZZ_CALLS     number of calls (overrides the short/long default)
@@ -93,7 +93,7 @@ q() { "${PSQL[@]}" -d "$DB" -c "$1"; }
 qd() { local db=$1; shift; "${PSQL[@]}" -d "$db" -c "$1"; }
 
 conninfo_of() {
-	echo "host=${PGHOST:-localhost} port=${PGPORT:-5432} dbname=$1 user=${PGUSER:-$(id -un)}"
+	echo "${PGHOST:+host=$PGHOST }${PGPORT:+port=$PGPORT }dbname=$1 user=${PGUSER:-$(id -un)}"
 }
 
 new_db() {	# new_db NAME [extra sql file]
