@@ -861,6 +861,8 @@ cb_rows_to_jsonb(SPITupleTable *tuptable, uint64 nrows)
 			Jsonb	   *row;
 			JsonbValue	v;
 
+			/* as many rows as the query returned: statement_timeout applies */
+			CHECK_FOR_INTERRUPTS();
 			td = DatumGetHeapTupleHeader(heap_copy_tuple_as_datum(tuptable->vals[i],
 																  tupdesc));
 			row = DatumGetJsonbP(FunctionCall1(&flinfo, PointerGetDatum(td)));

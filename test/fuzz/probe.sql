@@ -93,3 +93,28 @@ BEGIN
 EXCEPTION WHEN undefined_function OR undefined_table OR null_value_not_allowed THEN
     RETURN NULL;
 END $$;
+
+-- Use every size class of the shared value area once: the DSA area keeps
+-- an empty 64 kB block of each size class it has used, so the first use of
+-- a class takes room for good.  Registry documents from about 50 bytes to
+-- foundation.max_metadata_bytes, 5% apart (size classes are at least 6%
+-- apart), registered and unregistered.
+CREATE FUNCTION fuzz_warm_up() RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int := 1;
+    done int := 0;
+BEGIN
+    WHILE n < fuzz_setting('foundation.max_metadata_bytes') LOOP
+        BEGIN
+            PERFORM fnd_register('fuzz_warm_up', 'e' || n,
+                                 jsonb_build_object('pad', repeat('x', n)));
+            done := done + 1;
+        EXCEPTION WHEN SQLSTATE 'FN103' OR SQLSTATE 'FN003' THEN
+            NULL;               -- over the document limit
+        END;
+        n := greatest(n + 1, (n * 1.05)::int);
+    END LOOP;
+    PERFORM fnd_unregister(namespace, name) FROM fnd_registry WHERE namespace = 'fuzz_warm_up';
+    RETURN done;
+END $$;
