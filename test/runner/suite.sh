@@ -28,14 +28,15 @@ expect() {	# expect WHAT FILE STATUS-WANTED-NONZERO LINE-PATTERN LAST-LINE
 }
 
 set +e
-ONLY=zz_no_such_test SUITES="regress tap suites" bash "$RUNNER" > "$OUT/empty.txt" 2>&1
+# FND_TMPDIR: should the runner go on, it must not clobber the one running this
+FND_TMPDIR="$OUT/tmp" ONLY=zz_no_such_test SUITES="regress tap suites" bash "$RUNNER" > "$OUT/empty.txt" 2>&1
 rc=$?
 set -e
 expect "empty selection" "$OUT/empty.txt" $rc \
 	"^error: no test matches ONLY='zz_no_such_test'" "0 passed, 1 failed"
 
 set +e
-SUITES=regres bash "$RUNNER" > "$OUT/typo.txt" 2>&1
+FND_TMPDIR="$OUT/tmp" SUITES=regres bash "$RUNNER" > "$OUT/typo.txt" 2>&1
 rc=$?
 set -e
 expect "unknown suite" "$OUT/typo.txt" $rc "^error: unknown suite 'regres'" "0 passed, 1 failed"
