@@ -73,3 +73,11 @@ stress:
 	@FND_STRESS_LONG=1 SUITES=suites ONLY=stress bash scripts/test.sh
 fuzz:
 	@FND_FUZZ_LONG=1 SUITES=suites ONLY=fuzz bash scripts/test.sh
+
+# Version chain (docs/upgrading.md): the upgrade harness alone, and the
+# 1.0 build against this one.
+.PHONY: test-upgrade bench-compat
+test-upgrade:
+	@SUITES=suites ONLY=upgrade bash scripts/test.sh
+bench-compat:
+	@bash scripts/bench-compat.sh

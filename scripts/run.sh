@@ -2,8 +2,10 @@
 # make run: build, install into a staged server, start (or restart) a
 # private Postgres with foundation preloaded, create the extension, run
 # examples/walkthrough.sql and say how to connect.  make stop: stop it.
-# The instance and its data stay between runs.
+# The instance and its data stay between runs: on an existing instance the
+# extension is updated (ALTER EXTENSION foundation UPDATE), never re-created.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/releases.sh"
 
 if [ "$(id -u)" -eq 0 ]; then
 	fnd_deps
@@ -40,21 +42,81 @@ fi
 fnd_pg_start "$DATA" "$LOG"
 
 PSQL=("$FND_BIN/psql" -X -h "$RUN" -p "$PORT" -d postgres)
+EXTDIR=$("$FND_BIN/pg_config" --sharedir)/extension
+SUMS=$DATA/foundation.scripts.md5	# the scripts as of the last create/update
 
-# An unreleased version's script changes during development while its
-# version number stays: re-create the extension when the script this
-# instance was set up with differs from the one just built.
-SCRIPT_SUM=$(cat "$FND_SRC"/foundation--*.sql | md5sum | cut -c1-32)
-if [ "$(cat "$DATA/foundation.script.md5" 2>/dev/null)" != "$SCRIPT_SUM" ] &&
-	[ "$("${PSQL[@]}" -Atc "SELECT count(*) FROM pg_extension WHERE extname = 'foundation'")" = 1 ]; then
-	fnd_log "the extension's SQL changed since this instance created it: re-creating it (its tables start empty)"
-	"${PSQL[@]}" -q -v ON_ERROR_STOP=1 \
-		-c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS foundation CASCADE;"
-fi
-"${PSQL[@]}" -q -v ON_ERROR_STOP=1 \
-	-c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS foundation;"
-echo "$SCRIPT_SUM" > "$DATA/foundation.script.md5"
+run_sql() { "${PSQL[@]}" -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "$1"; }
 
+# The script that defines version $1 here: its step up, or the base script.
+run_defining_script() {
+	local s
+	s=$(cd "$EXTDIR" && ls foundation--*--"$1".sql 2>/dev/null | head -n 1)
+	[ -n "$s" ] || s=foundation--$1.sql
+	echo "$s"
+}
+
+# Versions from the base up to $1, oldest first, from the scripts' names.
+run_chain_to() {
+	(cd "$EXTDIR" && ls foundation--*.sql) | sed 's/^foundation--//; s/\.sql$//' |
+		tr -s '-' '\n' | sort -V -u | awk -v top="$1" '{ print } $0 == top { exit }'
+}
+
+# An unreleased version's scripts may change between runs while its number
+# stays.  Then walk down below the lowest changed version (downgrades keep
+# every row) and let the update below run the changed steps again.  The
+# base version has no step below it: before its release (1.0 before the
+# freeze) its changed script is only reported, unless FND_RUN_RECREATE=1.
+run_reapply_changed() {
+	local installed=$1 v prev= script changed= below=
+	[ -f "$SUMS" ] || return 0
+	for v in $(run_chain_to "$installed"); do
+		script=$(run_defining_script "$v")
+		if [ -f "$EXTDIR/$script" ] && grep -q " $script\$" "$SUMS" &&
+			[ "$(grep " $script\$" "$SUMS" | cut -d' ' -f1)" != "$(md5sum < "$EXTDIR/$script" | cut -d' ' -f1)" ]; then
+			changed=$v; below=$prev; break
+		fi
+		prev=$v
+	done
+	[ -n "$changed" ] || return 0
+	if fnd_is_released "$changed"; then
+		fnd_log "warning: $script of the released version $changed differs from what this instance ran; a released script must never change (test/upgrade/released.md5)"
+		return 0
+	fi
+	if [ -n "$below" ]; then
+		fnd_log "the unreleased step to $changed changed since this instance ran it: down to $below and up again (downgrades keep every row)"
+		run_sql "ALTER EXTENSION foundation UPDATE TO '$below'"
+	elif [ "${FND_RUN_RECREATE:-0}" = 1 ]; then
+		fnd_log "FND_RUN_RECREATE=1: re-creating the extension ($changed's script changed); its tables start empty"
+		run_sql "DROP EXTENSION foundation CASCADE"
+	else
+		fnd_log "the unreleased $changed's script changed since this instance created the extension; keeping it and its data as they are (FND_RUN_RECREATE=1 make run re-creates it, emptying its tables)"
+		RUN_STALE=1	# keep the old sums: the next run sees the change too
+	fi
+}
+
+run_update_extension() {
+	local installed now
+	installed=$("${PSQL[@]}" -Atc "SELECT extversion FROM pg_extension WHERE extname = 'foundation'")
+	if [ -z "$installed" ]; then
+		run_sql "CREATE EXTENSION foundation"
+	else
+		run_reapply_changed "$installed"
+		if [ -z "$("${PSQL[@]}" -Atc "SELECT 1 FROM pg_extension WHERE extname = 'foundation'")" ]; then
+			run_sql "CREATE EXTENSION foundation"
+		else
+			run_sql "ALTER EXTENSION foundation UPDATE"
+		fi
+	fi
+	now=$("${PSQL[@]}" -Atc "SELECT extversion FROM pg_extension WHERE extname = 'foundation'")
+	if [ -n "$installed" ] && [ "$installed" != "$now" ]; then
+		fnd_log "foundation updated from $installed to $now (data kept)"
+	fi
+	[ "${RUN_STALE:-0}" = 1 ] || (cd "$EXTDIR" && md5sum foundation--*.sql) | sed 's/  / /' > "$SUMS"
+}
+
+# The extension keeps its data across runs: an existing one is updated
+# with ALTER EXTENSION, never dropped (docs/upgrading.md).
+run_update_extension
 fnd_log "running examples/walkthrough.sql"
 (cd "$FND_SRC/examples" && "${PSQL[@]}" -v ON_ERROR_STOP=1 -f walkthrough.sql)
 

@@ -1,5 +1,6 @@
 -- barrier: create, arrive counts, trips and generations, waits, timeouts,
--- withdrawal by fnd_barrier_sync, removal, errors, capacity
+-- withdrawal by fnd_barrier_sync, removal, errors, capacity; a session
+-- counts once per generation, or once per party id it names
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS foundation;
 RESET client_min_messages;
@@ -17,28 +18,35 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' / ' || nullif(d, ''), '');
 END $$;
 
--- a barrier of three: arrivals count down, the third trips generation 1
+-- a barrier of three: arrivals count down, the third trips generation 1.
+-- The session counts once per generation; arriving again changes nothing.
+-- It stands for more parties only by naming them (party ids).
 SELECT fnd_barrier_create('reg_b3', 3);
 SELECT fnd_barrier_create('reg_b3', 3);   -- same parties: nothing to do
 SELECT name, parties, arrived, generation, waiting, owner_role = current_user AS mine,
        last_tripped_at IS NULL AS never_tripped
 FROM fnd_barriers WHERE name = 'reg_b3';
 SELECT fnd_barrier_arrive('reg_b3') AS missing;
-SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT fnd_barrier_arrive('reg_b3') AS missing;   -- again: not counted twice
+SELECT fnd_barrier_arrive('reg_b3') AS missing, fnd_barrier_arrive('reg_b3') AS still_missing;
 SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
-SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT fnd_barrier_arrive('reg_b3', 'p1') AS missing;
+SELECT fnd_barrier_arrive('reg_b3', 'p1') AS missing;   -- the same party id again: not counted
+SELECT arrived, generation, last_tripped_at IS NULL AS never_tripped FROM fnd_barriers WHERE name = 'reg_b3';
+SELECT fnd_barrier_arrive('reg_b3', 'p2') AS missing;
 SELECT arrived, generation, last_tripped_at IS NOT NULL AS tripped FROM fnd_barriers WHERE name = 'reg_b3';
 
 -- wait returns the generation of this session's last arrival, which tripped
 SELECT fnd_barrier_wait('reg_b3') AS generation;
 SELECT fnd_barrier_wait('reg_b3', '0') AS generation;
 
--- cyclic: the next generation starts empty and trips as generation 2
-SELECT fnd_barrier_arrive('reg_b3'), fnd_barrier_arrive('reg_b3');
+-- cyclic: the next generation starts empty and trips as generation 2; the
+-- session and its party ids count again in it
+SELECT fnd_barrier_arrive('reg_b3', 'p1'), fnd_barrier_arrive('reg_b3');
 SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
 -- this session's last arrival is in generation 2, which has not tripped
 SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_b3', '20 ms')$$);
-SELECT fnd_barrier_arrive('reg_b3') AS missing;
+SELECT fnd_barrier_arrive('reg_b3', 'p3') AS missing;
 SELECT fnd_barrier_wait('reg_b3') AS generation;
 SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
 
@@ -57,8 +65,13 @@ SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_pair';
 SELECT fnd_barrier_arrive('reg_pair') AS missing;
 SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_pair', '10 ms')$$);
 SELECT arrived FROM fnd_barriers WHERE name = 'reg_pair';
--- and a sync in the same generation completes the pair
-SELECT fnd_barrier_sync('reg_pair', 2) AS generation;
+-- a sync by the same session in the same generation does not count it
+-- again: it waits, and its failure leaves the earlier arrival in place
+SELECT pg_temp.try($$SELECT fnd_barrier_sync('reg_pair', 2, '10 ms')$$);
+SELECT arrived FROM fnd_barriers WHERE name = 'reg_pair';
+-- another party completes the pair
+SELECT fnd_barrier_arrive('reg_pair', 'helper') AS missing;
+SELECT fnd_barrier_wait('reg_pair') AS generation;
 
 -- errors
 SELECT pg_temp.try($$SELECT fnd_barrier_create(NULL, 2)$$);
@@ -71,6 +84,11 @@ SELECT pg_temp.try($$SELECT fnd_barrier_create('reg_b3', 4)$$);
 SELECT pg_temp.try($$SELECT fnd_barrier_sync('reg_b3', 2)$$);
 SELECT pg_temp.try($$SELECT fnd_barrier_arrive('reg_nope')$$);
 SELECT pg_temp.try($$SELECT fnd_barrier_arrive(NULL)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_arrive('reg_b3', NULL)$$);
+SELECT pg_temp.try($$SELECT fnd_barrier_arrive('reg_b3', '')$$);
+SELECT pg_temp.try(format('SELECT fnd_barrier_arrive(%L, %L)', 'reg_b3', repeat('p', 201)));
+SELECT pg_temp.try($$SELECT fnd_barrier_arrive('reg_nope', 'p1')$$);
+SELECT arrived, generation FROM fnd_barriers WHERE name = 'reg_b3';
 SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_nope')$$);
 SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_b3', NULL)$$);
 SELECT pg_temp.try($$SELECT fnd_barrier_wait('reg_b3', '-1 s')$$);

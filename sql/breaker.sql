@@ -148,6 +148,13 @@ FROM pg_proc p
 WHERE p.proname LIKE 'fnd\_cb\_%' OR p.proname LIKE 'fnd\_rate\_%'
 ORDER BY 1;
 
+-- every role may read the view
+CREATE ROLE regress_cb_reader;
+SET ROLE regress_cb_reader;
+SELECT name, state FROM fnd_circuit_breakers WHERE name LIKE 'regress_cb%' ORDER BY name;
+RESET ROLE;
+DROP ROLE regress_cb_reader;
+
 SELECT fnd_cb_remove('regress_cb'), fnd_cb_remove('regress_cb2'),
        fnd_cb_remove('regress_cb_window');
 SELECT fnd_cb_remove('regress_cb') AS again;

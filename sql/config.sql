@@ -145,3 +145,27 @@ FROM pg_proc p WHERE p.proname LIKE 'fnd\_config%' ORDER BY p.oid::regprocedure:
 -- marked for pg_dump
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
 WHERE e.extname = 'foundation' AND c.relname ~ '^fnd_(config|events)' ORDER BY 1;
+
+-- nothing on the caller's search_path runs inside the reads and writes:
+-- shadows of the operators their statements use raise if ever resolved
+CREATE SCHEMA config_shadow;
+CREATE FUNCTION config_shadow.boom(text, text) RETURNS boolean
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'a shadowing operator ran'; END $$;
+CREATE FUNCTION config_shadow.boom_concat(text, text) RETURNS text
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'a shadowing operator ran'; END $$;
+CREATE OPERATOR config_shadow.= (LEFTARG = text, RIGHTARG = text, FUNCTION = config_shadow.boom);
+CREATE OPERATOR config_shadow.>= (LEFTARG = text, RIGHTARG = text, FUNCTION = config_shadow.boom);
+CREATE OPERATOR config_shadow.< (LEFTARG = text, RIGHTARG = text, FUNCTION = config_shadow.boom);
+CREATE OPERATOR config_shadow.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = config_shadow.boom_concat);
+SET search_path = config_shadow, pg_catalog, public;
+\set VERBOSITY terse
+SELECT 'a'::text = 'a'::text AS shadows_are_live;
+\set VERBOSITY default
+SELECT fnd_config_update('shadow.leaf', '1');
+SELECT fnd_config_update('shadow.obj', '{"k": {"j": 2}}');
+SELECT fnd_config_get('shadow.leaf') AS leaf, fnd_config_get('shadow') AS subtree,
+       fnd_config_get('shadow.obj.k.j') AS inside, fnd_config_get() AS whole;
+SELECT fnd_config_reset('shadow');
+SELECT fnd_config_get_all() AS emptied;
+RESET search_path;
+DROP SCHEMA config_shadow CASCADE;

@@ -9,12 +9,18 @@ SELECT count(*) FROM pg_extension WHERE extname = 'foundation';
 CREATE EXTENSION foundation;
 SELECT extversion FROM pg_extension WHERE extname = 'foundation';
 
--- every code of SPEC §3, each once, all of class FN
-SELECT code, name, subsystem FROM fnd_error_codes ORDER BY code;
+-- every code of the README's error table, each once, all of class FN,
+-- with the version that raises it first (NULL: reserved, not raised yet)
+SELECT code, name, subsystem, since FROM fnd_error_codes ORDER BY code;
 SELECT count(*) AS codes, count(DISTINCT code) AS distinct_codes,
        bool_and(code ~ '^FN[0-9]{3}$') AS all_fn,
-       bool_and(meaning <> '') AS all_explained
+       bool_and(meaning <> '') AS all_explained,
+       bool_and(since IS NULL OR since ~ '^[0-9]+\.[0-9]+$') AS since_versions
 FROM fnd_error_codes;
+-- what 1.0 does not raise: later versions' codes, and reserved ones, whose
+-- meaning says what happens instead
+SELECT code, since, (since IS NULL) = (meaning LIKE 'Reserved: %') AS meaning_agrees
+FROM fnd_error_codes WHERE since IS DISTINCT FROM '1.0' ORDER BY code;
 
 -- a code is catchable by its SQLSTATE
 DO $$
@@ -45,3 +51,14 @@ SELECT c.relname
 FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
 WHERE c.relkind IN ('v', 'r') AND obj_description(c.oid, 'pg_class') IS NULL;
+
+-- every view of the extension is readable by PUBLIC, as the README says
+SELECT c.relname AS view_not_readable_by_public
+FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
+WHERE c.relkind = 'v' AND NOT has_table_privilege('public', c.oid, 'SELECT')
+ORDER BY 1;
+SELECT count(*) >= 8 AS views_checked
+FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
+WHERE c.relkind = 'v';

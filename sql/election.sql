@@ -106,6 +106,33 @@ RESET ROLE;
 DROP ROLE regress_fnd_el_a;
 DROP ROLE regress_fnd_el_b;
 
+-- per-role quota: foundation.max_elections_per_role (0, the default, means
+-- no limit per role); FN607 naming the setting; renewing needs no room
+CREATE FUNCTION pg_temp.errd(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d text;
+BEGIN
+    EXECUTE q;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || E'\n' || d;
+END $$;
+SHOW foundation.max_elections_per_role;
+CREATE ROLE regress_fnd_el_q;
+SET foundation.max_elections_per_role = 1;
+SET ROLE regress_fnd_el_q;
+SELECT fnd_elect_leader('el.q.1', 'ida', '1 hour') AS first;
+SELECT fnd_elect_leader('el.q.1', 'ida', '1 hour') AS renewed;
+SELECT pg_temp.errd('SELECT fnd_elect_leader(''el.q.2'', ''ida'', ''1 hour'')');
+SELECT count(*) AS no_leader FROM fnd_leader('el.q.2');
+SELECT fnd_resign('el.q.1', 'ida');
+SELECT fnd_elect_leader('el.q.2', 'ida', '1 hour') AS room_again;
+SELECT fnd_resign('el.q.2', 'ida');
+RESET ROLE;
+RESET foundation.max_elections_per_role;
+DROP ROLE regress_fnd_el_q;
+
 -- bad input: FN003
 SELECT pg_temp.err('SELECT fnd_elect_leader(NULL, ''x'')');
 SELECT pg_temp.err('SELECT fnd_elect_leader(''el.x'', NULL)');

@@ -153,42 +153,104 @@ SELECT current_user = session_user AS role_restored;
 DROP ROLE fnd_events_app;
 SELECT fnd_prune_events('infinity') AS cleaned;
 
--- a table changed after 1.0 (a trigger, a new column with a default, a CHECK)
--- still gets exactly what an INSERT would store: the fast path steps aside
+-- a table changed after 1.0 still gets exactly what an INSERT would store:
+-- while it differs from the writer's description (a trigger, rule, row
+-- security, CHECK, another column or default) the direct path steps aside
+-- for an INSERT, and takes over again once the change is undone.  Which path
+-- stored an event shows in foundation.events.fallback, and in the effect.
+CREATE FUNCTION pg_temp.fallbacks() RETURNS bigint LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT coalesce((SELECT sum FROM fnd_metrics WHERE name = 'foundation.events.fallback'), 0)::bigint
+$$;
+CREATE FUNCTION pg_temp.path_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    before bigint := pg_temp.fallbacks();
+BEGIN
+    EXECUTE stmt;
+    -- pinned: it also runs below under a search_path full of traps
+    RETURN CASE WHEN pg_temp.fallbacks() OPERATOR(pg_catalog.>) before THEN 'insert' ELSE 'direct' END;
+END $$;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('as.made')$$) AS fresh_table;
+SELECT pg_temp.path_of($$SELECT fnd_store_events('[{"type": "as.made"}]')$$) AS fresh_table_batch;
+
+-- a trigger fires, for one event and for a batch; dropped, it is direct again
 CREATE FUNCTION events_test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE NOTICE 'trigger saw % %', NEW.type, NEW.data;
     RETURN NEW;
 END $$;
 CREATE TRIGGER events_test BEFORE INSERT ON fnd_events FOR EACH ROW EXECUTE FUNCTION events_test_trigger();
-SELECT fnd_store_event('with.trigger', '{"t": 1}') > 0 AS stored;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('with.trigger', '{"t": 1}')$$) AS with_trigger;
 CREATE TEMP TABLE trigger_ids AS
 SELECT * FROM fnd_store_events('[{"type": "with.trigger.b1"}, {"type": "with.trigger.b2", "data": {"t": 2}}]')
     WITH ORDINALITY AS s(id, ord);
 SELECT s.ord, e.type, e.data FROM trigger_ids s JOIN fnd_events e USING (id) ORDER BY s.ord;
 DROP TRIGGER events_test ON fnd_events;
 DROP FUNCTION events_test_trigger();
-SELECT fnd_store_event('no.trigger') > 0 AS stored;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('no.trigger')$$) AS trigger_dropped;
+
+-- a rule's side effect happens; dropped, it does not, and the path is direct
+CREATE TABLE events_rule_log (type text);
+CREATE RULE events_test_rule AS ON INSERT TO fnd_events DO ALSO INSERT INTO events_rule_log VALUES (NEW.type);
+SELECT pg_temp.path_of($$SELECT fnd_store_event('with.rule')$$) AS with_rule;
+SELECT pg_temp.path_of($$SELECT fnd_store_events('[{"type": "with.rule.b1"}, {"type": "with.rule.b2"}]')$$) AS with_rule_batch;
+DROP RULE events_test_rule ON fnd_events;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('no.rule')$$) AS rule_dropped;
+SELECT type FROM events_rule_log ORDER BY type;
+DROP TABLE events_rule_log;
+
+-- row security refuses a row its policy forbids (with an owner that does
+-- not bypass it: superusers always do); disabled, the path is direct again
+SELECT relowner::regrole AS events_owner FROM pg_class WHERE oid = 'fnd_events'::regclass \gset
+CREATE ROLE fnd_events_rls_owner;
+ALTER TABLE fnd_events OWNER TO fnd_events_rls_owner;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('other.owner')$$) AS other_owner;
+ALTER TABLE fnd_events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY events_test_read ON fnd_events FOR SELECT USING (true);
+CREATE POLICY events_test_write ON fnd_events FOR INSERT WITH CHECK (type <> 'refused.by.policy');
+SELECT pg_temp.path_of($$SELECT fnd_store_event('allowed.by.policy')$$) AS with_row_security;
+\set VERBOSITY terse
+SELECT fnd_store_event('refused.by.policy');
+SELECT fnd_store_events('[{"type": "ok.by.policy"}, {"type": "refused.by.policy"}]');
+\set VERBOSITY default
+DROP POLICY events_test_write ON fnd_events;
+DROP POLICY events_test_read ON fnd_events;
+ALTER TABLE fnd_events NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('refused.by.policy')$$) AS row_security_off;
+ALTER TABLE fnd_events OWNER TO :"events_owner";
+DROP ROLE fnd_events_rls_owner;
+SELECT count(*) AS refused_stored FROM fnd_events WHERE type = 'refused.by.policy';
+
+-- another column: its default is filled; a nullable one is NULL; dropped
+-- again (leaving only their attnums), the path is direct
 ALTER TABLE fnd_events ADD COLUMN extra_null text, ADD COLUMN extra_default text DEFAULT 'dflt';
-SELECT fnd_store_event('with.columns') > 0 AS stored;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('with.columns')$$) AS with_columns;
 SELECT count(*) FROM fnd_store_events('[{"type": "with.columns"}]');
 SELECT type, extra_null, extra_default FROM fnd_events WHERE type = 'with.columns';
 ALTER TABLE fnd_events DROP COLUMN extra_default;
-SELECT fnd_store_event('with.nullable') > 0 AS stored;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('with.nullable')$$) AS with_nullable;
 SELECT type, extra_null FROM fnd_events WHERE type = 'with.nullable';
 ALTER TABLE fnd_events DROP COLUMN extra_null;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('columns.dropped')$$) AS columns_dropped;
+
+-- a CHECK refuses; dropped, the same type is stored directly
 ALTER TABLE fnd_events ADD CONSTRAINT events_test_check CHECK (type <> 'forbidden');
 \set VERBOSITY terse
 SELECT fnd_store_event('forbidden');
 \set VERBOSITY default
 ALTER TABLE fnd_events DROP CONSTRAINT events_test_check;
-SELECT fnd_store_event('forbidden') > 0 AS stored_once_allowed;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('forbidden')$$) AS check_dropped;
+
+-- another default for a described column: the INSERT applies it
 ALTER TABLE fnd_events ALTER COLUMN "timestamp" SET DEFAULT '2000-01-01 00:00+00';
-SELECT fnd_store_event('old.default') > 0 AS stored;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('old.default')$$) AS other_default;
 SELECT "timestamp" FROM fnd_events WHERE type = 'old.default';
 ALTER TABLE fnd_events ALTER COLUMN "timestamp" SET DEFAULT clock_timestamp();
-SELECT fnd_store_event('clock.default') > 0 AS stored;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('clock.default')$$) AS default_restored;
 SELECT "timestamp" > '2000-01-02' AS clock FROM fnd_events WHERE type = 'clock.default';
+ALTER TABLE fnd_events ALTER COLUMN data SET DEFAULT '{"d": 1}';
+SELECT pg_temp.path_of($$SELECT fnd_store_event('data.default')$$) AS data_default;
+ALTER TABLE fnd_events ALTER COLUMN data SET DEFAULT '{}';
+SELECT pg_temp.path_of($$SELECT fnd_store_event('data.default.restored')$$) AS data_default_restored;
 SELECT string_agg(type, ',' ORDER BY id) FROM fnd_events;
 SELECT fnd_prune_events('infinity') AS cleaned;
 
@@ -209,15 +271,94 @@ SELECT name, setting, unit, context FROM pg_settings WHERE name = 'foundation.ev
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
 WHERE e.extname = 'foundation' AND c.relname ~ '^fnd_events' ORDER BY 1;
 
--- the direct insert path keeps partial indexes (consensus's topic index) right
-SELECT fnd_store_event('consensus_decided', '{"topic": "idx-check"}') > 0 AS stored;
-SELECT fnd_store_event('other', '{"topic": "idx-check"}') > 0 AS stored;
+-- the direct insert path keeps partial indexes (consensus's topic index)
+-- right: a decided round writes its consensus_decided event through it
+SELECT pg_temp.fallbacks() AS fallbacks_before \gset
+SELECT fnd_consensus_start('events-idx-check', '{}', ARRAY['a']);
+SELECT fnd_consensus_vote('events-idx-check', 'a', 'accept');
+SELECT pg_temp.fallbacks() - :fallbacks_before AS written_by_insert;
+SELECT fnd_store_event('other', '{"topic": "events-idx-check"}') > 0 AS stored;
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM fnd_events
-WHERE type = 'consensus_decided' AND data->>'topic' = 'idx-check';
-SELECT count(*) FROM fnd_events
-WHERE type = 'consensus_decided' AND data->>'topic' = 'idx-check';
+WHERE type = 'consensus_decided' AND data->>'topic' = 'events-idx-check';
+SELECT data->>'outcome' AS outcome FROM fnd_events
+WHERE type = 'consensus_decided' AND data->>'topic' = 'events-idx-check';
 RESET enable_seqscan;
 RESET enable_bitmapscan;
-SELECT fnd_prune_events('infinity');
+
+-- reserved types: only the extension writes consensus_decided and
+-- foundation.*, so a decision cannot be forged.  Callers get FN401 from
+-- both functions, and PUBLIC cannot write the table at all.
+CREATE ROLE fnd_events_forger;
+SET ROLE fnd_events_forger;
+SELECT count(*) AS before FROM fnd_events \gset
+\set VERBOSITY sqlstate
+SELECT fnd_store_event('consensus_decided', '{"topic": "never-started", "outcome": "accepted"}');
+SELECT fnd_store_event('foundation.anything', '{}');
+SELECT fnd_store_events('[{"type": "consensus_decided", "data": {"topic": "never-started", "outcome": "accepted"}}]');
+SELECT fnd_store_events('[{"type": "ok"}, {"type": "foundation.x"}]');
+INSERT INTO fnd_events (type, data) VALUES ('consensus_decided', '{"topic": "never-started", "outcome": "accepted"}');
+UPDATE fnd_events SET type = 'consensus_decided', data = '{"topic": "never-started", "outcome": "accepted"}';
+\set VERBOSITY default
+SELECT fnd_store_event('consensus_decided', '{"topic": "never-started", "outcome": "accepted"}');
+SELECT fnd_store_events('[{"type": "ok"}, {"type": "consensus_decided", "data": {"topic": "never-started", "outcome": "accepted"}}]');
+SELECT count(*) - :before AS stored FROM fnd_events;
+-- the round that was never started reads as documented, not as accepted
+SELECT fnd_consensus_result('never-started');
+-- near misses are ordinary types
+SELECT count(*) FROM fnd_store_events('[{"type": "consensus_decided_copy"}, {"type": "Consensus_Decided"},
+                                        {"type": "foundation"}, {"type": "foundationx.y"}]') AS ordinary;
+-- reserved events stay readable
+SELECT type, data->>'outcome' AS outcome FROM fnd_query_events('consensus_decided')
+WHERE data->>'topic' = 'events-idx-check';
+RESET ROLE;
+DROP ROLE fnd_events_forger;
+SELECT has_table_privilege('public', 'fnd_events', 'INSERT') AS public_insert,
+       has_table_privilege('public', 'fnd_events', 'UPDATE') AS public_update,
+       has_any_column_privilege('public', 'fnd_events', 'INSERT') AS public_column_insert,
+       has_any_column_privilege('public', 'fnd_events', 'UPDATE') AS public_column_update;
+
+-- nothing on the caller's search_path runs inside the event store: shadows
+-- of every operator its statements use raise if they are ever resolved
+CREATE SCHEMA events_shadow;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['text', 'bigint', 'integer', 'timestamptz'] LOOP
+        EXECUTE format('CREATE FUNCTION events_shadow.boom(%s, %s) RETURNS boolean LANGUAGE plpgsql '
+                       'AS $b$ BEGIN RAISE EXCEPTION ''a shadowing operator ran''; END $b$', t, t);
+    END LOOP;
+END $$;
+CREATE FUNCTION events_shadow.boom_arrow(jsonb, text) RETURNS text
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'a shadowing operator ran'; END $$;
+CREATE OPERATOR events_shadow.= (LEFTARG = text, RIGHTARG = text, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.> (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.< (LEFTARG = integer, RIGHTARG = integer, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.> (LEFTARG = integer, RIGHTARG = integer, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.>= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = events_shadow.boom);
+CREATE OPERATOR events_shadow.->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = events_shadow.boom_arrow);
+SET search_path = events_shadow, pg_catalog, public;
+-- (the shadows are live: a plain comparison here runs one)
+SELECT 'a'::text = 'a'::text;
+SELECT fnd_store_event('shadowed', '{"i": 1}') AS shadowed_id \gset
+SELECT count(*) FROM fnd_store_events('[{"type": "shadowed"}]');
+SELECT (fnd_get_event(:shadowed_id)).data;
+SELECT count(*) FROM fnd_query_events('shadowed', since => '-infinity', "until" => 'infinity', after_id => 0);
+SELECT fnd_consensus_result('never-started-either');
+RESET search_path;
+-- and through the INSERT path (a trigger takes it there)
+CREATE FUNCTION events_keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER events_keep BEFORE INSERT ON fnd_events FOR EACH ROW EXECUTE FUNCTION events_keep();
+SET search_path = events_shadow, pg_catalog, public;
+SELECT pg_temp.path_of($$SELECT fnd_store_event('shadowed.insert')$$) AS shadowed_path;
+SELECT count(*) FROM fnd_store_events('[{"type": "shadowed.insert"}, {"type": "shadowed.insert"}]');
+RESET search_path;
+DROP TRIGGER events_keep ON fnd_events;
+DROP FUNCTION events_keep();
+SELECT type, count(*) FROM fnd_events WHERE type LIKE 'shadowed%' GROUP BY type ORDER BY type;
+DROP SCHEMA events_shadow CASCADE;
+SELECT fnd_prune_events('infinity') > 0 AS cleaned;

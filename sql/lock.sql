@@ -128,6 +128,88 @@ RESET ROLE;
 DROP ROLE regress_fnd_lock_a;
 DROP ROLE regress_fnd_lock_b;
 
+-- a foreign release or renewal answers FN602, whoever else holds the lock;
+-- a lock nobody holds releases as false.  One row per situation:
+CREATE ROLE regress_fnd_lock_c;
+SELECT fnd_lock_acquire('lk.foreign', '0', '1 hour') AS tf \gset
+\c
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'token [0-9]+', 'token N');
+END $$;
+SELECT 'another session, no token' AS caller,
+       pg_temp.err('SELECT fnd_lock_release(''lk.foreign'')') AS answer
+UNION ALL
+SELECT 'a wrong token', pg_temp.err(format('SELECT fnd_lock_release(%L, %s)', 'lk.foreign', :tf + 1))
+UNION ALL
+SELECT 'renew, a wrong token', pg_temp.err(format('SELECT fnd_lock_renew(%L, %s)', 'lk.foreign', :tf + 1));
+SET ROLE regress_fnd_lock_c;
+SELECT 'another role, right token' AS caller,
+       pg_temp.err(format('SELECT fnd_lock_release(%L, %s)', 'lk.foreign', :tf)) AS answer
+UNION ALL
+SELECT 'renew, another role', pg_temp.err(format('SELECT fnd_lock_renew(%L, %s)', 'lk.foreign', :tf))
+UNION ALL
+SELECT 'nobody holds it', fnd_lock_release('lk.nobody')::text;
+RESET ROLE;
+SELECT fnd_lock_release('lk.foreign', :tf) AS owner_releases;
+SELECT fnd_lock_release('lk.foreign', :tf) AS released_twice;
+DROP ROLE regress_fnd_lock_c;
+
+-- a wait longer than a condition variable sleep can take (INT_MAX ms, about
+-- 25 days) sleeps in steps, and is cancelled by statement_timeout
+SELECT fnd_lock_acquire('lk.long', '0', '50 years') AS tlong \gset
+\c
+SET statement_timeout = '300ms';
+SELECT fnd_lock_acquire('lk.long', '30 years');
+RESET statement_timeout;
+SELECT token = :tlong AS same_holder, waiters FROM fnd_locks WHERE name = 'lk.long';
+SELECT fnd_lock_release('lk.long', :tlong);
+
+-- per-role quota: foundation.max_locks_per_role (0, the default, means no
+-- limit per role); FN607 naming the setting; waiting counts too.  lk.q.busy
+-- is held by another session (leased, and this session reconnects).
+SELECT fnd_lock_acquire('lk.q.busy', '0', '1 hour') AS tq \gset
+\c
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'token [0-9]+', 'token N');
+END $$;
+CREATE FUNCTION pg_temp.errd(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d text;
+BEGIN
+    EXECUTE q;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || E'\n' || d;
+END $$;
+SHOW foundation.max_locks_per_role;
+CREATE ROLE regress_fnd_lock_q;
+SET foundation.max_locks_per_role = 2;
+SET ROLE regress_fnd_lock_q;
+SELECT fnd_lock_acquire('lk.q.1') IS NOT NULL AS first,
+       fnd_lock_acquire('lk.q.2', '0', '1 hour') IS NOT NULL AS second;
+SELECT fnd_lock_acquire('lk.q.1') IS NOT NULL AS reacquire_needs_no_room;
+SELECT pg_temp.errd('SELECT fnd_lock_acquire(''lk.q.3'')');
+SELECT pg_temp.errd('SELECT fnd_lock_acquire(''lk.q.busy'', ''1 s'')');
+-- a try-lock of a held lock needs no room: it is just busy
+SELECT fnd_lock_acquire('lk.q.busy') IS NULL AS busy;
+SELECT fnd_lock_release('lk.q.1');
+SELECT fnd_lock_acquire('lk.q.3') IS NOT NULL AS room_again;
+RESET ROLE;
+SELECT fnd_lock_acquire('lk.q.other') IS NOT NULL AS other_role_unaffected;
+SELECT bool_and(fnd_lock_release(name, token)) AS released
+FROM fnd_locks WHERE name LIKE 'lk.q.%';
+RESET foundation.max_locks_per_role;
+DROP ROLE regress_fnd_lock_q;
+
 -- bad input: FN003, nothing changes
 SELECT pg_temp.err('SELECT fnd_lock_acquire(NULL)');
 SELECT pg_temp.err('SELECT fnd_lock_acquire('''')');

@@ -59,3 +59,40 @@ SELECT fnd_rate_reset('regress_rl'), fnd_rate_reset('regress_rl_other');
 SELECT fnd_rate_reset('regress_rl') AS again;
 SELECT fnd_rate_check('regress_rl_other', 1, '1 hour') AS fresh_again;
 SELECT fnd_rate_reset('regress_rl_other');
+
+-- a full table (foundation.max_rate_buckets, default 10000) recycles a
+-- drained bucket; with none drained, FN902 rate_limits_full
+SELECT setting FROM pg_settings WHERE name = 'foundation.max_rate_buckets';
+CREATE FUNCTION pg_temp.fill() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    n int := 0;
+    d text;
+BEGIN
+    LOOP
+        PERFORM fnd_rate_check('regress_fill_' || n, 1, '1 hour');
+        n := n + 1;
+        EXIT WHEN n > 20000;
+    END LOOP;
+    RETURN format('no error after %s buckets', n);
+EXCEPTION WHEN SQLSTATE 'FN902' THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN format('FN902 after at most 10000 buckets: %s; %s', n <= 10000, d);
+END $$;
+SELECT pg_temp.fill();
+-- a drained bucket is recycled: a bucket of 1 per 1 ms drains at once
+SELECT fnd_rate_reset('regress_fill_0');
+SELECT fnd_rate_check('regress_fast', 1000, '1 ms') AS fast;
+SELECT fnd_rate_check('regress_fill_0', 1, '1 hour') AS fits_by_recycling;
+SELECT count(*) AS fast_recycled FROM fnd_rate_limits WHERE bucket = 'regress_fast';
+SELECT count(*) FILTER (WHERE NOT fnd_rate_reset(bucket)) AS not_reset
+FROM fnd_rate_limits WHERE bucket LIKE 'regress_fill_%';
+SELECT count(*) AS none_left FROM fnd_rate_limits WHERE bucket LIKE 'regress_%';
+
+-- every role may read the view (and use buckets); reset is for admins
+CREATE ROLE regress_rl_reader;
+SET ROLE regress_rl_reader;
+SELECT fnd_rate_check('regress_rl_role', 1, '1 hour') AS plain_role_checks;
+SELECT bucket FROM fnd_rate_limits WHERE bucket LIKE 'regress_%';
+RESET ROLE;
+SELECT fnd_rate_reset('regress_rl_role');
+DROP ROLE regress_rl_reader;

@@ -175,6 +175,52 @@ SELECT name FROM fnd_list_services('reg_t');
 DROP ROLE regress_reg_member;
 DROP ROLE regress_reg_other;
 
+-- a search filter is bounded like a document (foundation.max_metadata_bytes)
+\set VERBOSITY default
+SELECT count(*) FROM fnd_find_services_by_metadata('reg_t',
+    jsonb_build_object('blob', repeat('x', 9000)));
+\set VERBOSITY sqlstate
+
+-- per-role quota: foundation.max_registry_entries_per_role (0, the default,
+-- means no limit per role); FN103 naming the setting, counted per owning
+-- role across namespaces and kinds of ownership, freed by unregistering
+CREATE FUNCTION pg_temp.errd(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d text;
+BEGIN
+    EXECUTE q;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || E'\n' || d;
+END $$;
+SHOW foundation.max_registry_entries_per_role;
+CREATE ROLE regress_reg_quota;
+CREATE ROLE regress_reg_free;
+SET foundation.max_registry_entries_per_role = 2;
+SET ROLE regress_reg_quota;
+SELECT fnd_register('reg_q', 'a', '{}', '1 hour');
+SELECT fnd_register('reg_u', 'b');
+SELECT pg_temp.errd($$SELECT fnd_register('reg_q', 'c', '{}', '1 hour')$$);
+SELECT count(*) AS nothing_half_registered FROM fnd_lookup('reg_q', 'c');
+SELECT fnd_unregister('reg_u', 'b');
+SELECT fnd_register('reg_q', 'c', '{}', '1 hour') AS room_again;
+-- full again, for a session-owned entry too
+SELECT fnd_register('reg_q', 'd');
+-- another role is not affected
+SET ROLE regress_reg_free;
+SELECT fnd_register('reg_q', 'other', '{}', '1 hour');
+SELECT fnd_unregister('reg_q', 'other');
+RESET ROLE;
+RESET foundation.max_registry_entries_per_role;
+SET ROLE regress_reg_quota;
+SELECT fnd_register('reg_q', 'd') AS no_limit_after_reset;
+RESET ROLE;
+SELECT count(*) FILTER (WHERE fnd_unregister(namespace, name)) AS removed
+FROM fnd_registry WHERE namespace = 'reg_q';
+DROP ROLE regress_reg_quota;
+DROP ROLE regress_reg_free;
+
 -- clean up
 SELECT count(*) FILTER (WHERE fnd_unregister(namespace, name)) AS removed
 FROM fnd_registry WHERE namespace IN ('reg_t', 'reg_u');

@@ -58,6 +58,7 @@ SELECT count(*) FROM (SELECT fnd_metric_observe('tt.wide', v) FROM (VALUES (1e-1
 SELECT count, min, max, abs(p99 - 1e12) / 1e12 <= 0.01 AS p99_ok FROM fnd_metrics WHERE name = 'tt.wide';
 
 -- never fails its caller: each of these is dropped and counted, no error
+SELECT fnd_metric_increment('tt.big', 1e308);
 SET client_min_messages = error;
 CREATE TEMP TABLE dropped0 AS SELECT sum AS n FROM fnd_metrics WHERE name = 'foundation.telemetry.dropped';
 SELECT fnd_metric_increment('tt.bad', 1, '[1, 2]');             -- not an object
@@ -76,11 +77,21 @@ SELECT fnd_metric_increment('tt.queue');                        -- a gauge alrea
 SELECT fnd_metric_observe('tt.requests', 1);                    -- a counter already
 SELECT fnd_metric_increment('foundation.telemetry.dropped');    -- reserved
 SELECT fnd_metric_increment('tt.bad', 1, jsonb_build_object('k', repeat('v', 300))); -- tags too long
+SELECT fnd_metric_increment('tt.big', 1e308);                   -- would overflow to +Inf
 RESET client_min_messages;
 SELECT (SELECT sum FROM fnd_metrics WHERE name = 'foundation.telemetry.dropped') - n AS dropped_now
 FROM dropped0;
 SELECT count(*) AS bad_series FROM fnd_metrics WHERE name = 'tt.bad';
 SELECT count, sum FROM fnd_metrics WHERE name = 'tt.queue' AND tags = '{}';
+-- the counter that would have overflowed keeps its value and keeps counting
+SELECT count, sum FROM fnd_metrics WHERE name = 'tt.big';
+SELECT fnd_metric_increment('tt.big', 1e307);
+SELECT count, sum FROM fnd_metrics WHERE name = 'tt.big';
+-- a gauge's or a histogram's values are kept when their sum overflows
+SELECT fnd_metric_gauge('tt.big_g', 1e308), fnd_metric_gauge('tt.big_g', 1e308);
+SELECT fnd_metric_observe('tt.big_h', 1.7e308), fnd_metric_observe('tt.big_h', 1.7e308);
+SELECT name, count, sum, last, mean, abs(p99 - 1.7e308) / 1.7e308 <= 0.01 AS p99_ok
+FROM fnd_metrics WHERE name LIKE 'tt.big\__' ORDER BY name;
 -- a 200-byte name and NULL tags are fine
 SELECT fnd_metric_increment(repeat('y', 200), 1, NULL);
 SELECT count FROM fnd_metrics WHERE name = repeat('y', 200);
@@ -116,17 +127,36 @@ SELECT fnd_metric_observe('9tt.size', 100, '{"quantile": "q"}');
 SELECT fnd_metric_increment('tt.clash');
 SELECT fnd_metric_gauge('tt_clash', 5);
 SELECT fnd_metric_increment('tt.labels', 1, '{"a.b": 1, "a_b": 2}');
+-- a summary and a counter named like its _count; a series with no labels
+-- and ones with empty labels; tags that become equal labels; tag names
+-- that are not ASCII or are reserved
+SELECT fnd_metric_observe('tt.h', 1);
+SELECT fnd_metric_increment('tt.h_count', 3);
+SELECT fnd_metric_increment('tt.c', 1);
+SELECT fnd_metric_increment('tt.c', 2, '{"a": ""}');
+SELECT fnd_metric_increment('tt.c', 4, '{"a": null}');
+SELECT fnd_metric_increment('tt.c', 8, '{"a": "x"}');
+SELECT fnd_metric_increment('tt.ab', 1, '{"a.b": 1}');
+SELECT fnd_metric_increment('tt.ab', 2, '{"a_b": 1}');
+SELECT fnd_metric_increment('tt.ab', 4, '{"a_b": "1"}');
+SELECT fnd_metric_gauge('tt.u', 1, '{"é": "x", "ü": "y", "__": "z", "tag___": "w", "quantile": 1}');
 CREATE TEMP TABLE prom AS
 SELECT line, n FROM regexp_split_to_table(fnd_metrics_prometheus(), E'\n') WITH ORDINALITY s(line, n)
 WHERE line <> '';
 -- every line is a comment or a well-formed sample
 SELECT count(*) FILTER (WHERE line !~ '^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* '
+         AND line !~ '^# foundation: left out '
          AND line !~ '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfNa]+$') AS malformed,
        count(*) FILTER (WHERE line ~ '^# TYPE') = count(DISTINCT substring(line from '^# TYPE (\S+)')) AS one_type_per_name
 FROM prom;
 SELECT line FROM prom WHERE line ~ '^# TYPE tt_' OR line ~ '^# TYPE _9tt' ORDER BY line;
 SELECT line FROM prom WHERE line ~ '^(tt_|_9tt_)' ORDER BY line;
 SELECT line FROM prom WHERE line ~ 'tt_clash|tt_labels' ORDER BY n;
+SELECT line FROM prom WHERE line ~ '(tt_h|tt_c|tt_ab|tt_u)\M|left out' ORDER BY n;
+-- no label name is reserved, and every series left out is reported
+SELECT count(*) FILTER (WHERE line ~ '[{,]__') AS reserved_labels,
+       count(*) FILTER (WHERE line ~ '^# foundation: left out ') AS left_out
+FROM prom;
 -- the values read back equal the view's
 WITH s AS (
     SELECT substring(line from '^(\S+?)(?:\{|\s)') AS metric,

@@ -14,13 +14,21 @@
  * returns as soon as that generation has tripped, even if later
  * generations have already filled up again.
  *
+ * A session is one party: it counts once per generation, and arriving
+ * again in the same generation changes nothing (so one session cannot trip
+ * a barrier alone by arriving n times).  A session that stands for several
+ * parties names them: fnd_barrier_arrive(name, party) counts each party id
+ * once per generation.  Party ids are the session's own: the same id from
+ * another session is another party.
+ *
  * An arrival belongs to the session that made it.  The session remembers
- * its arrivals (barrier incarnation id, generation, count) in a local hash
- * table; when it ends, however it ends, session_exit withdraws the
- * arrivals of generations that have not tripped yet, so a barrier never
- * trips with a dead party counted.  fnd_barrier_sync() also withdraws its
- * own arrival when its wait fails (timeout, cancel), so a retry does not
- * count the caller twice.
+ * its arrivals (barrier incarnation id, generation, count, whether it
+ * arrived itself, and the generation each of its party ids arrived in) in
+ * local hash tables; when it ends, however it ends, session_exit withdraws
+ * the arrivals of generations that have not tripped yet, so a barrier
+ * never trips with a dead party counted.  fnd_barrier_sync() also
+ * withdraws its own arrival when its wait fails (timeout, cancel), so a
+ * retry does not count the caller twice.
  *
  * Locking protocol:
  *	- One LWLock guards the barrier hash table and every field of every
@@ -41,7 +49,10 @@
  *	  barrier that replaced it, and they re-check and sleep again.
  *	- The capacity counter is an atomic shared by barriers and consensus
  *	  rounds, changed with compare-and-swap so neither needs the other's
- *	  lock.
+ *	  lock.  When it is at the maximum, creating a barrier evicts a decided
+ *	  consensus round (fnd_consensus_give_way), taking the consensus lock
+ *	  while holding the barrier lock; consensus code never takes the
+ *	  barrier lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -102,7 +113,25 @@ typedef struct FndArrival
 	uint64		id;				/* incarnation of the barrier */
 	int64		generation;		/* generation of the last arrival */
 	int			count;			/* arrivals in that generation */
+	bool		self;			/* the session itself arrived in it */
+	HTAB	   *parties;		/* FndPartyArrival by party id, or NULL */
 } FndArrival;
+
+/* Where one of the session's party ids last arrived (backend-local). */
+typedef struct FndPartyArrival
+{
+	char		party[FND_NAME_BUFSZ];	/* hash key: must be first */
+	uint64		id;				/* incarnation of the barrier */
+	int64		generation;
+} FndPartyArrival;
+
+/* What one arrival did. */
+typedef struct FndArriveResult
+{
+	int			missing;		/* arrivals still missing; 0 if it tripped */
+	int64		generation;		/* the generation arrived in */
+	bool		counted;		/* false: a repeat in the same generation */
+} FndArriveResult;
 
 int			fnd_max_coordination_objects = 1000;
 
@@ -286,13 +315,18 @@ fnd_barrier_ensure(const FndBarrierKey *key, int parties)
 		return b;
 	}
 
-	if (!fnd_coordination_reserve())
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_COORDINATION_FULL),
-				 errmsg("too many barriers and consensus rounds"),
-				 errdetail("foundation.max_coordination_objects (%d) barriers and consensus rounds exist.",
-						   fnd_max_coordination_objects),
-				 errhint("Remove unused barriers with fnd_barrier_remove(), or raise foundation.max_coordination_objects and restart.")));
+	while (!fnd_coordination_reserve())
+	{
+		/* a decided, recorded consensus round gives way */
+		if (!fnd_consensus_give_way())
+			ereport(ERROR,
+					(errcode(ERRCODE_FND_COORDINATION_FULL),
+					 errmsg("too many barriers and consensus rounds"),
+					 errdetail("The %d slots of foundation.max_coordination_objects are taken by %ld barriers and by consensus rounds that cannot give way (pending, waited on, or decided but not recorded yet).",
+							   fnd_max_coordination_objects,
+							   hash_get_num_entries(fnd_barrier_hash)),
+					 errhint(FND_COORDINATION_FULL_HINT)));
+	}
 
 	b = hash_search(fnd_barrier_hash, key, HASH_ENTER_NULL, &found);
 	if (b == NULL)
@@ -342,31 +376,130 @@ fnd_barrier_my_arrival(const char *name, bool create)
 		a->id = 0;
 		a->generation = 0;
 		a->count = 0;
+		a->self = false;
+		a->parties = NULL;
 	}
 	return a;
 }
 
+/* The record of one of this session's party ids at a barrier, created. */
+static FndPartyArrival *
+fnd_barrier_my_party(FndArrival *a, const char *party)
+{
+	FndPartyArrival *pa;
+	bool		found;
+
+	if (a->parties == NULL)
+	{
+		HASHCTL		info;
+
+		memset(&info, 0, sizeof(info));
+		info.keysize = FND_NAME_BUFSZ;
+		info.entrysize = sizeof(FndPartyArrival);
+		info.hcxt = TopMemoryContext;
+		a->parties = hash_create("foundation barrier party arrivals", 16,
+								 &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	pa = hash_search(a->parties, party, HASH_ENTER, &found);
+	if (!found)
+	{
+		pa->id = 0;
+		pa->generation = 0;
+	}
+	return pa;
+}
+
 /*
- * Count one arrival of this session.  Returns the arrivals still missing
- * (0 if this one tripped the barrier) and sets *generation to the
- * generation arrived in.  If parties > 0 the barrier is created when
- * absent (fnd_barrier_sync).
+ * Forget the party ids whose arrivals have tripped (or whose barrier is
+ * gone), so a session that uses new ids in every generation does not
+ * accumulate them.
  */
-static int
+static void
+fnd_barrier_prune_parties(FndArrival *a)
+{
+	HASH_SEQ_STATUS status;
+	FndPartyArrival *pa;
+
+	if (a->parties == NULL)
+		return;
+	hash_seq_init(&status, a->parties);
+	while ((pa = hash_seq_search(&status)) != NULL)
+	{
+		if (pa->id != a->id || pa->generation != a->generation)
+			hash_search(a->parties, pa->party, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * Count the arrival in the barrier's current generation, unless this
+ * session (pa == NULL) or this party id (pa) has already arrived in it.
+ * Trips the barrier when it completes.  Never raises: the local records
+ * exist already.  Caller holds the barrier lock exclusively and
+ * broadcasts if res->missing == 0 and res->counted.
+ */
+static void
+fnd_barrier_count(FndBarrier *b, FndArrival *a, FndPartyArrival *pa,
+				  FndArriveResult *res)
+{
+	if (a->id != b->id || a->generation != b->generation)
+	{
+		/* the session's earlier arrivals have tripped */
+		a->id = b->id;
+		a->generation = b->generation;
+		a->count = 0;
+		a->self = false;
+	}
+	res->generation = b->generation;
+	if (pa != NULL)
+		res->counted = !(pa->id == b->id && pa->generation == b->generation);
+	else
+		res->counted = !a->self;
+	if (!res->counted)
+	{
+		res->missing = b->parties - b->arrived;
+		return;
+	}
+	if (pa != NULL)
+	{
+		pa->id = b->id;
+		pa->generation = b->generation;
+	}
+	else
+		a->self = true;
+	a->count++;
+	b->arrived++;
+	res->missing = b->parties - b->arrived;
+	if (res->missing <= 0)
+	{
+		b->generation++;
+		b->arrived = 0;
+		b->tripped_at = fnd_now();
+		res->missing = 0;
+	}
+}
+
+/*
+ * Arrive at a barrier as this session (party == NULL) or as one of its
+ * party ids.  If parties > 0 the barrier is created when absent
+ * (fnd_barrier_sync).  A repeated arrival in the same generation counts
+ * nothing and reports the arrivals still missing.
+ */
+static void
 fnd_barrier_arrive_internal(const FndBarrierKey *key, int parties,
-							int64 *generation)
+							const char *party, FndArriveResult *res)
 {
 	LWLock	   *lock = fnd_barrier_lock();
 	FndArrival *a;
+	FndPartyArrival *pa = NULL;
 	FndBarrier *b;
-	bool		tripped = false;
-	int			missing;
 
 	/*
-	 * Make the local record first: once the shared count includes us, no
+	 * Make the local records first: once the shared count includes us, no
 	 * error may stop us from remembering it (it must be withdrawable).
 	 */
 	a = fnd_barrier_my_arrival(key->name, true);
+	if (party != NULL)
+		pa = fnd_barrier_my_party(a, party);
 	fnd_session_track();
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -381,35 +514,16 @@ fnd_barrier_arrive_internal(const FndBarrierKey *key, int parties,
 			fnd_barrier_not_found(key->name);
 		}
 	}
-
-	*generation = b->generation;
-	if (a->id == b->id && a->generation == b->generation)
-		a->count++;
-	else
-	{
-		a->id = b->id;
-		a->generation = b->generation;
-		a->count = 1;
-	}
-
-	b->arrived++;
-	missing = b->parties - b->arrived;
-	if (missing <= 0)
-	{
-		b->generation++;
-		b->arrived = 0;
-		b->tripped_at = fnd_now();
-		missing = 0;
-		tripped = true;
-	}
+	fnd_barrier_count(b, a, pa, res);
 	LWLockRelease(lock);
 
-	if (tripped)
+	if (res->counted && res->missing == 0)
 	{
 		ConditionVariableBroadcast(&b->cv);
 		fnd_telemetry_count("foundation.barrier.trips", 1);
 	}
-	return missing;
+	if (a->parties != NULL && hash_get_num_entries(a->parties) > a->count)
+		fnd_barrier_prune_parties(a);
 }
 
 /*
@@ -452,6 +566,71 @@ fnd_barrier_stop_sleeping(void)
 	fnd_barrier_sleeping = NULL;
 }
 
+/* A wait on a barrier, between its looks at the barrier. */
+typedef struct FndBarrierWait
+{
+	uint64		id;				/* incarnation waited on; 0 before the first look */
+	int64		target;			/* generation waited for */
+	int			arrived;		/* as last seen, for the timeout's detail */
+	int			parties;
+	FndBarrier *b;
+} FndBarrierWait;
+
+/*
+ * One look at the barrier, under the shared lock: true if the awaited
+ * generation has tripped.  The first look fixes the barrier and the
+ * generation (this session's last arrival, else the current one) and
+ * registers the session as sleeping on the barrier, so it cannot be
+ * removed meanwhile.
+ */
+static bool
+fnd_barrier_wait_look(const FndBarrierKey *key, FndBarrierWait *w)
+{
+	LWLock	   *lock = fnd_barrier_lock();
+	FndBarrier *b;
+
+	LWLockAcquire(lock, LW_SHARED);
+	b = hash_search(fnd_barrier_hash, key, HASH_FIND, NULL);
+	if (w->id == 0)
+	{
+		FndArrival *a;
+
+		if (b == NULL)
+		{
+			LWLockRelease(lock);
+			fnd_barrier_not_found(key->name);
+		}
+		w->id = b->id;
+		a = fnd_barrier_my_arrival(key->name, false);
+		w->target = (a != NULL && a->id == b->id) ? a->generation : b->generation;
+	}
+	/* while we are registered as waiting, nobody can remove it */
+	if (b == NULL || b->id != w->id)
+	{
+		LWLockRelease(lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("barrier \"%s\" was removed", key->name)));
+	}
+	if (b->generation > w->target)
+	{
+		LWLockRelease(lock);
+		return true;
+	}
+	w->arrived = b->arrived;
+	w->parties = b->parties;
+	w->b = b;
+	if (fnd_barrier_sleeping == NULL)
+	{
+		pg_atomic_fetch_add_u32(&b->waiting, 1);
+		fnd_barrier_sleeping = b;
+		fnd_session_track();
+		ConditionVariablePrepareToSleep(&b->cv);
+	}
+	LWLockRelease(lock);
+	return false;
+}
+
 /*
  * Sleep until the generation this session last arrived in has tripped (or,
  * without an arrival in this barrier, the generation current at the call).
@@ -463,67 +642,25 @@ fnd_barrier_wait_internal(const FndBarrierKey *key, int64 timeout_us)
 {
 	LWLock	   *lock = fnd_barrier_lock();
 	TimestampTz deadline = fnd_now() + timeout_us;
-	int64		target = -1;
-	int64		result = -1;
-	uint64		id = 0;
-	int			arrived = 0;
-	int			parties = 0;
+	FndBarrierWait w;
+	volatile bool tripped = false;
 
+	memset(&w, 0, sizeof(w));
 	PG_TRY();
 	{
 		for (;;)
 		{
-			FndBarrier *b;
 			TimestampTz now;
 
-			LWLockAcquire(lock, LW_SHARED);
-			b = hash_search(fnd_barrier_hash, key, HASH_FIND, NULL);
-			if (target < 0)
+			if (fnd_barrier_wait_look(key, &w))
 			{
-				FndArrival *a;
-
-				if (b == NULL)
-				{
-					LWLockRelease(lock);
-					fnd_barrier_not_found(key->name);
-				}
-				id = b->id;
-				a = fnd_barrier_my_arrival(key->name, false);
-				if (a != NULL && a->id == b->id)
-					target = a->generation;
-				else
-					target = b->generation;
-			}
-			/* while we are registered as waiting, nobody can remove it */
-			if (b == NULL || b->id != id)
-			{
-				LWLockRelease(lock);
-				ereport(ERROR,
-						(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-						 errmsg("barrier \"%s\" was removed", key->name)));
-			}
-
-			if (b->generation > target)
-			{
-				LWLockRelease(lock);
-				result = target;
+				tripped = true;
 				break;
 			}
-			arrived = b->arrived;
-			parties = b->parties;
-			if (fnd_barrier_sleeping == NULL)
-			{
-				pg_atomic_fetch_add_u32(&b->waiting, 1);
-				fnd_barrier_sleeping = b;
-				fnd_session_track();
-				ConditionVariablePrepareToSleep(&b->cv);
-			}
-			LWLockRelease(lock);
-
 			now = fnd_now();
 			if (now >= deadline)
 				break;
-			(void) ConditionVariableTimedSleep(&b->cv,
+			(void) ConditionVariableTimedSleep(&w.b->cv,
 											   fnd_sleep_ms(deadline, now),
 											   PG_WAIT_EXTENSION);
 		}
@@ -538,22 +675,23 @@ fnd_barrier_wait_internal(const FndBarrierKey *key, int64 timeout_us)
 	PG_END_TRY();
 	fnd_barrier_stop_sleeping();
 
-	if (result < 0)
+	if (!tripped)
 	{
 		fnd_telemetry_count("foundation.barrier.timeouts", 1);
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_BARRIER_TIMEOUT),
 				 errmsg("barrier \"%s\" did not trip before the timeout", key->name),
 				 errdetail("%d of %d parties had arrived in generation " INT64_FORMAT ".",
-						   arrived, parties, target)));
+						   w.arrived, w.parties, w.target)));
 	}
-	return result;
+	return w.target;
 }
 
 /* ---- SQL functions ------------------------------------------------------ */
 
 PG_FUNCTION_INFO_V1(fnd_barrier_create);
 PG_FUNCTION_INFO_V1(fnd_barrier_arrive);
+PG_FUNCTION_INFO_V1(fnd_barrier_arrive_party);
 PG_FUNCTION_INFO_V1(fnd_barrier_wait);
 PG_FUNCTION_INFO_V1(fnd_barrier_sync);
 PG_FUNCTION_INFO_V1(fnd_barrier_remove);
@@ -583,16 +721,39 @@ fnd_barrier_create(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* fnd_barrier_arrive(name text) RETURNS int: arrivals still missing */
+/*
+ * fnd_barrier_arrive(name text) RETURNS int: arrivals still missing.  The
+ * session counts once per generation; arriving again changes nothing.
+ */
 Datum
 fnd_barrier_arrive(PG_FUNCTION_ARGS)
 {
 	FndBarrierKey key;
-	int64		generation;
+	FndArriveResult res;
 
 	fnd_require_shmem();
 	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
-	PG_RETURN_INT32(fnd_barrier_arrive_internal(&key, 0, &generation));
+	fnd_barrier_arrive_internal(&key, 0, NULL, &res);
+	PG_RETURN_INT32(res.missing);
+}
+
+/*
+ * fnd_barrier_arrive(name text, party text) RETURNS int: arrive as one of
+ * the parties this session stands for; each party id counts once per
+ * generation.
+ */
+Datum
+fnd_barrier_arrive_party(PG_FUNCTION_ARGS)
+{
+	FndBarrierKey key;
+	char		party[FND_NAME_BUFSZ];
+	FndArriveResult res;
+
+	fnd_require_shmem();
+	fnd_barrier_key(fnd_arg_text(fcinfo, 0, "barrier name"), &key);
+	fnd_check_name(fnd_arg_text(fcinfo, 1, "party"), "party", party);
+	fnd_barrier_arrive_internal(&key, 0, party, &res);
+	PG_RETURN_INT32(res.missing);
 }
 
 /* fnd_barrier_wait(name text, timeout interval) RETURNS bigint */
@@ -621,7 +782,7 @@ fnd_barrier_sync(PG_FUNCTION_ARGS)
 	FndBarrierKey key;
 	int			parties;
 	int64		timeout_us;
-	int64		generation;
+	FndArriveResult res;
 	int64		result;
 
 	fnd_require_shmem();
@@ -629,8 +790,9 @@ fnd_barrier_sync(PG_FUNCTION_ARGS)
 	parties = fnd_barrier_arg_parties(fcinfo, 1);
 	timeout_us = fnd_barrier_arg_timeout(fcinfo, 2);
 
-	if (fnd_barrier_arrive_internal(&key, parties, &generation) == 0)
-		PG_RETURN_INT64(generation);
+	fnd_barrier_arrive_internal(&key, parties, NULL, &res);
+	if (res.missing == 0)
+		PG_RETURN_INT64(res.generation);
 
 	PG_TRY();
 	{
@@ -640,8 +802,13 @@ fnd_barrier_sync(PG_FUNCTION_ARGS)
 	{
 		FndArrival *a = fnd_barrier_my_arrival(key.name, false);
 
-		if (a != NULL && a->generation == generation)
+		/* only the arrival this call made (an earlier one stays) */
+		if (res.counted && a != NULL && a->generation == res.generation &&
+			a->self)
+		{
+			a->self = false;
 			fnd_barrier_withdraw(a, 1);
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -677,7 +844,7 @@ fnd_barrier_remove(PG_FUNCTION_ARGS)
 	{
 		LWLockRelease(lock);
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				(errcode(ERRCODE_FND_NOT_OWNER),
 				 errmsg("barrier \"%s\" belongs to another role", key.name),
 				 errdetail("Only its creator, a member of that role or a superuser may remove it.")));
 	}
@@ -688,7 +855,10 @@ fnd_barrier_remove(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
 				 errmsg("barrier \"%s\" has waiting sessions", key.name),
-				 errdetail("%u sessions are waiting on it.", waiting)));
+				 errdetail_plural("%u session is waiting on it.",
+								  "%u sessions are waiting on it.",
+								  waiting, waiting),
+				 errhint("Remove it once its waiters have been released or have given up.")));
 	}
 	hash_search(fnd_barrier_hash, &key, HASH_REMOVE, NULL);
 	fnd_coordination_release();
@@ -712,24 +882,18 @@ typedef struct FndBarrierRow
 	TimestampTz tripped_at;
 } FndBarrierRow;
 
-Datum
-fnd_barriers_list(PG_FUNCTION_ARGS)
+/* Copy the barriers of this database out, under the shared lock. */
+static FndBarrierRow *
+fnd_barrier_copy_rows(int *nrows_out)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	LWLock	   *lock = fnd_barrier_lock();
 	HASH_SEQ_STATUS status;
 	FndBarrier *b;
 	FndBarrierRow *rows;
 	int			nrows = 0;
 	int			maxrows = 16;
-	int			i;
-	LWLock	   *lock;
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	/* copy out under the lock, build tuples after releasing it */
 	rows = palloc(sizeof(FndBarrierRow) * maxrows);
-	lock = fnd_barrier_lock();
 	LWLockAcquire(lock, LW_SHARED);
 	hash_seq_init(&status, fnd_barrier_hash);
 	while ((b = hash_seq_search(&status)) != NULL)
@@ -754,7 +918,23 @@ fnd_barriers_list(PG_FUNCTION_ARGS)
 		r->tripped_at = b->tripped_at;
 	}
 	LWLockRelease(lock);
+	*nrows_out = nrows;
+	return rows;
+}
 
+Datum
+fnd_barriers_list(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FndBarrierRow *rows;
+	int			nrows;
+	int			i;
+
+	fnd_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* copy out under the lock, build tuples after releasing it */
+	rows = fnd_barrier_copy_rows(&nrows);
 	for (i = 0; i < nrows; i++)
 	{
 		FndBarrierRow *r = &rows[i];

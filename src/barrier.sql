@@ -1,4 +1,4 @@
--- barrier: cyclic barriers in shared memory (SPEC §4 Coordination primitives)
+-- barrier: cyclic barriers in shared memory (docs/coordination.md)
 
 CREATE FUNCTION fnd_barrier_create(name text, parties int)
 RETURNS void
@@ -12,7 +12,14 @@ RETURNS int
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'fnd_barrier_arrive';
 COMMENT ON FUNCTION fnd_barrier_arrive(text) IS
-'Count one arrival of this session in the barrier''s current generation and return the arrivals still missing (0: this arrival tripped it); withdrawn if the session ends before the barrier trips';
+'Count this session once in the barrier''s current generation (arriving again in the same generation counts nothing) and return the arrivals still missing (0: this arrival tripped it); withdrawn if the session ends before the barrier trips';
+
+CREATE FUNCTION fnd_barrier_arrive(name text, party text)
+RETURNS int
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_barrier_arrive_party';
+COMMENT ON FUNCTION fnd_barrier_arrive(text, text) IS
+'Count one of the parties this session stands for: each party id counts once per generation (ids are this session''s own); returns the arrivals still missing; withdrawn if the session ends before the barrier trips';
 
 CREATE FUNCTION fnd_barrier_wait(name text, timeout interval DEFAULT '10 s')
 RETURNS bigint
@@ -26,14 +33,14 @@ RETURNS bigint
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'fnd_barrier_sync';
 COMMENT ON FUNCTION fnd_barrier_sync(text, int, interval) IS
-'Create the barrier if absent, arrive and wait; returns the generation that tripped.  On FN603 or cancel the arrival is withdrawn, so a retry does not count twice';
+'Create the barrier if absent, arrive (unless this session has already arrived in the current generation) and wait; returns the generation that tripped.  On FN603 or cancel the arrival it made is withdrawn, so a retry does not count twice';
 
 CREATE FUNCTION fnd_barrier_remove(name text)
 RETURNS boolean
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'fnd_barrier_remove';
 COMMENT ON FUNCTION fnd_barrier_remove(text) IS
-'Remove a barrier (false if absent); only its creating role may, and not while sessions wait on it (FN003)';
+'Remove a barrier (false if absent); only members of its creating role may (FN104), and not while sessions wait on it (FN003)';
 
 CREATE FUNCTION fnd_barriers_list(
     OUT name text, OUT parties int, OUT arrived int, OUT generation bigint,

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * breaker.c
- *	  Circuit breakers shared by every session of a database.
+ *	  Circuit breakers shared by every session of a database: their state
+ *	  and the SQL functions that ask, report and manage it (fnd_cb_execute
+ *	  is in cb_execute.c).
  *
  * A breaker follows Erlang fuse's "standard" fuse: it tolerates `tolerance`
  * failures within a sliding `window`; one more opens (blows) it.  Unlike
@@ -13,7 +15,8 @@
  *
  * The open -> half-open transition is lazy: whoever touches the entry after
  * retry_at performs it.  The only periodic work is the supervisor removing
- * the breakers of dropped databases.
+ * the breakers of dropped databases.  The table itself (key, size setting,
+ * count, capacity error FN203, sweep) is an FndDbTable (dbtable.h).
  *
  * A trial permit that is never answered (the caller crashed or forgot to
  * report) would keep a half-open breaker shut forever, so permits are a
@@ -23,9 +26,8 @@
  * breaker needs no session_exit callback.
  *
  * Locking protocol:
- *	- The breaker lock (our one LWLock) guards the hash table's shape:
- *	  shared to look an entry up or to read BreakerShared.count,
- *	  exclusive to insert or remove an entry and change the count.
+ *	- The breaker lock (the table's one LWLock) guards the hash table's
+ *	  shape: shared to look an entry up, exclusive to insert or remove one.
  *	- Each entry's spinlock (mutex) guards every field of the entry except
  *	  its key.  It is taken only while the breaker lock is held (in any
  *	  mode), so an entry cannot be removed under a spinlock holder.  Nothing
@@ -38,26 +40,15 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "common/hashfn.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/guc.h"
-#include "utils/jsonb.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "foundation.h"
-#include "dbname.h"
+#include "breaker.h"
 
 PG_FUNCTION_INFO_V1(fnd_cb_install);
 PG_FUNCTION_INFO_V1(fnd_cb_ask);
@@ -67,7 +58,6 @@ PG_FUNCTION_INFO_V1(fnd_cb_status);
 PG_FUNCTION_INFO_V1(fnd_cb_reset);
 PG_FUNCTION_INFO_V1(fnd_cb_remove);
 PG_FUNCTION_INFO_V1(fnd_cb_list);
-PG_FUNCTION_INFO_V1(fnd_cb_execute);
 
 /*
  * Failures are remembered exactly (their times), like fuse does, in a ring
@@ -82,12 +72,9 @@ PG_FUNCTION_INFO_V1(fnd_cb_execute);
 
 static const char *const cb_state_names[] = {"closed", "open", "half_open"};
 
-/* (database, name), hashed and matched by dbname.c */
-typedef FndDbNameKey BreakerKey;
-
 typedef struct BreakerEntry
 {
-	BreakerKey	key;			/* hash key: must be first */
+	FndDbKey	key;			/* hash key: must be first */
 	slock_t		mutex;			/* guards everything below */
 
 	/* settings */
@@ -112,11 +99,6 @@ typedef struct BreakerEntry
 	int64		rejections;		/* calls refused */
 } BreakerEntry;
 
-typedef struct BreakerShared
-{
-	int			count;			/* entries in the table, all databases */
-} BreakerShared;
-
 /* A consistent copy of an entry, taken under its spinlock. */
 typedef struct BreakerSnap
 {
@@ -133,49 +115,25 @@ typedef struct BreakerSnap
 	int64		rejections;
 } BreakerSnap;
 
-static int	cb_max_breakers = 1000;
-static BreakerShared *cb_shared = NULL;
-static HTAB *cb_table = NULL;
+static FndDbTable cb_table = {
+	.name = "foundation breaker table",
+	.title = "circuit breaker table",
+	.noun = "breakers",
+	.service = &fnd_breaker_service,
+	.first_lwlock = 0,
+	.partitions = 1,
+	.keysize = sizeof(FndDbKey),
+	.entrysize = sizeof(BreakerEntry),
+	.errcode = ERRCODE_FND_BREAKERS_FULL,
+	.max_name = "foundation.max_circuit_breakers",
+	.max_desc = "Maximum number of circuit breakers, across all databases.",
+	.max_default = 1000,
+	.full_hint = "Remove unused breakers with fnd_cb_remove(), or raise foundation.max_circuit_breakers and restart the server.",
+};
 
-static void
-cb_define_settings(bool preloading)
-{
-	if (!preloading)
-		return;
-	DefineCustomIntVariable("foundation.max_circuit_breakers",
-							"Maximum number of circuit breakers, across all databases.",
-							NULL,
-							&cb_max_breakers,
-							1000,
-							1,
-							1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-}
-
-static Size
-cb_shmem_size(void)
-{
-	return add_size(MAXALIGN(sizeof(BreakerShared)),
-					hash_estimate_size(cb_max_breakers, sizeof(BreakerEntry)));
-}
-
-static void
-cb_shmem_startup(void)
-{
-	bool		found;
-
-	cb_shared = ShmemInitStruct("foundation breakers", sizeof(BreakerShared),
-								&found);
-	if (!found)
-		cb_shared->count = 0;
-
-	cb_table = fnd_dbname_table("foundation breaker table", cb_max_breakers,
-								 sizeof(BreakerEntry));
-}
-
-static bool cb_periodic(void);
+FND_DBTABLE_SETUP_CALLBACKS(cb, cb_table)
+/* Supervisor: remove the breakers of dropped databases. */
+FND_DBTABLE_SWEEP_CALLBACK(cb, cb_table)
 
 const FndService fnd_breaker_service = {
 	.name = "breaker",
@@ -191,56 +149,27 @@ const FndService fnd_breaker_service = {
 static inline LWLock *
 cb_lock(void)
 {
-	static LWLock *lock = NULL;
-
-	if (lock == NULL)
-		lock = &fnd_lwlocks(&fnd_breaker_service)[0].lock;
-	return lock;
-}
-
-/*
- * Supervisor: remove the breakers of databases that no longer exist, which
- * nobody could reach to remove them, so they don't hold capacity until the
- * next restart.
- */
-static int	cb_swept = 0;
-
-/* Sweep callback: one entry fewer.  Caller holds the lock exclusively. */
-static bool
-cb_forget(void *entry)
-{
-	cb_shared->count--;
-	return true;
-}
-
-static bool
-cb_periodic(void)
-{
-	int			nentries;
-	char		detail[64];
-
-	/* the supervisor's total since it started */
-	cb_swept += fnd_dbname_sweep_dropped(cb_table, cb_lock(), cb_forget);
-	LWLockAcquire(cb_lock(), LW_SHARED);
-	nentries = cb_shared->count;
-	LWLockRelease(cb_lock());
-	snprintf(detail, sizeof(detail), "%d breakers; %d removed with dropped databases",
-			 nentries, cb_swept);
-	fnd_service_set_detail(detail);
-	return false;
+	return fnd_dbtable_lock(&cb_table);
 }
 
 /* Argument 0 of every breaker function: the name, as a hash key. */
-static inline void
-cb_key_from_arg(FunctionCallInfo fcinfo, BreakerKey *key)
+void
+fnd_breaker_key_from_arg(FunctionCallInfo fcinfo, FndDbKey *key)
 {
-	fnd_dbname_key_from_arg(fcinfo, 0, "breaker name", key);
+	fnd_dbkey_from_arg(fcinfo, 0, "breaker name", key);
 }
 
-static void cb_not_found(const BreakerKey *key) pg_attribute_noreturn();
+/* The breaker of key, or NULL.  Caller holds the breaker lock. */
+static inline BreakerEntry *
+cb_find(const FndDbKey *key)
+{
+	return fnd_dbtable_find(&cb_table, key, fnd_dbtable_hash(&cb_table, key));
+}
+
+static void cb_not_found(const FndDbKey *key) pg_attribute_noreturn();
 
 static void
-cb_not_found(const BreakerKey *key)
+cb_not_found(const FndDbKey *key)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FND_BREAKER_NOT_FOUND),
@@ -340,14 +269,14 @@ cb_ask_entry(BreakerEntry *e, TimestampTz now, TimestampTz *retry_at,
 }
 
 /* cb_ask_entry on the named breaker (FN202 if there is none). */
-static bool
-cb_ask_key(const BreakerKey *key, TimestampTz *retry_at, bool *trial)
+bool
+fnd_breaker_ask(const FndDbKey *key, TimestampTz *retry_at, bool *trial)
 {
 	BreakerEntry *e;
 	bool		ok;
 
 	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, key, HASH_FIND, NULL);
+	e = cb_find(key);
 	if (e == NULL)
 	{
 		LWLockRelease(cb_lock());
@@ -479,44 +408,23 @@ cb_install_args(FunctionCallInfo fcinfo, int *tolerance, int64 *window_us,
 Datum
 fnd_cb_install(PG_FUNCTION_ARGS)
 {
-	BreakerKey	key;
+	FndDbKey	key;
 	BreakerEntry *e;
 	int			tolerance;
 	int			half_open_calls;
 	int64		window_us;
 	int64		reset_us;
-	bool		found;
 
-	cb_key_from_arg(fcinfo, &key);
+	fnd_breaker_key_from_arg(fcinfo, &key);
 	cb_install_args(fcinfo, &tolerance, &window_us, &reset_us, &half_open_calls);
 
 	LWLockAcquire(cb_lock(), LW_EXCLUSIVE);
-	e = hash_search(cb_table, &key, HASH_FIND, NULL);
+	e = cb_find(&key);
 	if (e == NULL)
 	{
-		if (cb_shared->count >= cb_max_breakers)
-		{
-			LWLockRelease(cb_lock());
-			ereport(ERROR,
-					(errcode(ERRCODE_FND_BREAKERS_FULL),
-					 errmsg("too many circuit breakers"),
-					 errdetail("All %d breakers allowed by foundation.max_circuit_breakers are in use.",
-							   cb_max_breakers),
-					 errhint("Remove unused breakers with fnd_cb_remove(), or raise foundation.max_circuit_breakers and restart the server.")));
-		}
-		e = hash_search(cb_table, &key, HASH_ENTER_NULL, &found);
-		if (e == NULL)
-		{
-			LWLockRelease(cb_lock());
-			ereport(ERROR,
-					(errcode(ERRCODE_FND_BREAKERS_FULL),
-					 errmsg("too many circuit breakers"),
-					 errdetail("Shared memory for breakers is exhausted.")));
-		}
-		cb_shared->count++;
 		/* everything but the key starts at zero: closed, no failures */
-		memset((char *) e + sizeof(BreakerKey), 0,
-			   sizeof(BreakerEntry) - sizeof(BreakerKey));
+		e = fnd_dbtable_enter(&cb_table, &key, fnd_dbtable_hash(&cb_table, &key),
+							  GetUserId());
 		SpinLockInit(&e->mutex);
 		e->state = CB_CLOSED;
 	}
@@ -536,29 +444,29 @@ fnd_cb_install(PG_FUNCTION_ARGS)
 Datum
 fnd_cb_ask(PG_FUNCTION_ARGS)
 {
-	BreakerKey	key;
+	FndDbKey	key;
 	TimestampTz retry_at;
 	bool		ok;
 	bool		trial;
 
-	cb_key_from_arg(fcinfo, &key);
+	fnd_breaker_key_from_arg(fcinfo, &key);
 
-	ok = cb_ask_key(&key, &retry_at, &trial);
+	ok = fnd_breaker_ask(&key, &retry_at, &trial);
 	if (!ok)
 		fnd_telemetry_count("foundation.breaker.rejections", 1);
 	PG_RETURN_TEXT_P(cstring_to_text(ok ? "ok" : "blown"));
 }
 
 /* Melt the named breaker; returns the new state, -1 if it does not exist. */
-static int
-cb_melt_key(const BreakerKey *key)
+int
+fnd_breaker_melt(const FndDbKey *key)
 {
 	BreakerEntry *e;
 	bool		tripped = false;
 	int			state = -1;
 
 	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, key, HASH_FIND, NULL);
+	e = cb_find(key);
 	if (e != NULL)
 		state = cb_melt_entry(e, fnd_now(), &tripped);
 	LWLockRelease(cb_lock());
@@ -568,14 +476,14 @@ cb_melt_key(const BreakerKey *key)
 	return state;
 }
 
-static int
-cb_success_key(const BreakerKey *key, bool may_close)
+int
+fnd_breaker_success(const FndDbKey *key, bool may_close)
 {
 	BreakerEntry *e;
 	int			state = -1;
 
 	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, key, HASH_FIND, NULL);
+	e = cb_find(key);
 	if (e != NULL)
 		state = cb_success_entry(e, fnd_now(), may_close);
 	LWLockRelease(cb_lock());
@@ -586,11 +494,11 @@ cb_success_key(const BreakerKey *key, bool may_close)
 Datum
 fnd_cb_melt(PG_FUNCTION_ARGS)
 {
-	BreakerKey	key;
+	FndDbKey	key;
 	int			state;
 
-	cb_key_from_arg(fcinfo, &key);
-	state = cb_melt_key(&key);
+	fnd_breaker_key_from_arg(fcinfo, &key);
+	state = fnd_breaker_melt(&key);
 	if (state < 0)
 		cb_not_found(&key);
 	PG_RETURN_TEXT_P(cb_state_text(state));
@@ -600,11 +508,11 @@ fnd_cb_melt(PG_FUNCTION_ARGS)
 Datum
 fnd_cb_success(PG_FUNCTION_ARGS)
 {
-	BreakerKey	key;
+	FndDbKey	key;
 	int			state;
 
-	cb_key_from_arg(fcinfo, &key);
-	state = cb_success_key(&key, true);
+	fnd_breaker_key_from_arg(fcinfo, &key);
+	state = fnd_breaker_success(&key, true);
 	if (state < 0)
 		cb_not_found(&key);
 	PG_RETURN_TEXT_P(cb_state_text(state));
@@ -631,17 +539,17 @@ Datum
 fnd_cb_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	BreakerKey	key;
+	FndDbKey	key;
 	BreakerEntry *e;
 	BreakerSnap snap;
 	Datum		values[7];
 	bool		nulls[7] = {0};
 
-	cb_key_from_arg(fcinfo, &key);
+	fnd_breaker_key_from_arg(fcinfo, &key);
 	InitMaterializedSRF(fcinfo, 0);
 
 	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, &key, HASH_FIND, NULL);
+	e = cb_find(&key);
 	if (e == NULL)
 	{
 		LWLockRelease(cb_lock());
@@ -659,12 +567,12 @@ fnd_cb_status(PG_FUNCTION_ARGS)
 Datum
 fnd_cb_reset(PG_FUNCTION_ARGS)
 {
-	BreakerKey	key;
+	FndDbKey	key;
 	BreakerEntry *e;
 
-	cb_key_from_arg(fcinfo, &key);
+	fnd_breaker_key_from_arg(fcinfo, &key);
 	LWLockAcquire(cb_lock(), LW_SHARED);
-	e = hash_search(cb_table, &key, HASH_FIND, NULL);
+	e = cb_find(&key);
 	if (e == NULL)
 	{
 		LWLockRelease(cb_lock());
@@ -681,304 +589,64 @@ fnd_cb_reset(PG_FUNCTION_ARGS)
 Datum
 fnd_cb_remove(PG_FUNCTION_ARGS)
 {
-	BreakerKey	key;
+	FndDbKey	key;
+	BreakerEntry *e;
 	bool		found;
 
-	cb_key_from_arg(fcinfo, &key);
+	fnd_breaker_key_from_arg(fcinfo, &key);
 	LWLockAcquire(cb_lock(), LW_EXCLUSIVE);
-	hash_search(cb_table, &key, HASH_REMOVE, &found);
+	e = cb_find(&key);
+	found = (e != NULL);
 	if (found)
-		cb_shared->count--;
+		fnd_dbtable_remove(&cb_table, e);
 	LWLockRelease(cb_lock());
 	PG_RETURN_BOOL(found);
 }
 
+/* A row of fnd_cb_list, copied under the breaker lock. */
+typedef struct BreakerRow
+{
+	char		name[FND_NAME_BUFSZ];
+	BreakerSnap snap;
+} BreakerRow;
+
+static bool
+cb_copy_row(const void *entry, void *row, void *arg)
+{
+	BreakerEntry *e = (BreakerEntry *) entry;
+	BreakerRow *r = (BreakerRow *) row;
+
+	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
+	cb_snapshot(e, *(TimestampTz *) arg, &r->snap);
+	return true;
+}
+
+/* name, the fnd_cb_status columns, then the settings */
+static void
+cb_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const BreakerRow *r = (const BreakerRow *) row;
+	const BreakerSnap *s = &r->snap;
+
+	values[0] = CStringGetTextDatum(r->name);
+	cb_snap_values(s, values + 1, nulls + 1);
+	values[8] = Int32GetDatum(s->tolerance);
+	values[9] = IntervalPGetDatum(fnd_usec_interval(s->window_us));
+	values[10] = IntervalPGetDatum(fnd_usec_interval(s->reset_us));
+	values[11] = Int32GetDatum(s->half_open_calls);
+}
+
 /*
  * fnd_cb_list() -> every breaker of this database, for the
- * fnd_circuit_breakers view.  Copies under the lock, then builds tuples.
+ * fnd_circuit_breakers view.
  */
 Datum
 fnd_cb_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	BreakerEntry *e;
-	typedef struct
-	{
-		char		name[FND_NAME_BUFSZ];
-		BreakerSnap snap;
-	} Row;
-	Row		   *rows;
-	int			n = 0;
-	int			cap;
-	int			i;
-	TimestampTz now;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-	now = fnd_now();
-
-	/* copy under the lock (palloc is fine under an LWLock), build after */
-	LWLockAcquire(cb_lock(), LW_SHARED);
-	cap = Max(cb_shared->count, 1);
-	rows = palloc(sizeof(Row) * cap);
-	hash_seq_init(&seq, cb_table);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || n >= cap)
-			continue;
-		memcpy(rows[n].name, e->key.name, FND_NAME_BUFSZ);
-		cb_snapshot(e, now, &rows[n].snap);
-		n++;
-	}
-	LWLockRelease(cb_lock());
-
-	for (i = 0; i < n; i++)
-	{
-		Datum		values[12];
-		bool		nulls[12] = {0};
-		BreakerSnap *s = &rows[i].snap;
-
-		/* name, the fnd_cb_status columns, then the settings */
-		values[0] = CStringGetTextDatum(rows[i].name);
-		cb_snap_values(s, values + 1, nulls + 1);
-		values[8] = Int32GetDatum(s->tolerance);
-		values[9] = IntervalPGetDatum(fnd_usec_interval(s->window_us));
-		values[10] = IntervalPGetDatum(fnd_usec_interval(s->reset_us));
-		values[11] = Int32GetDatum(s->half_open_calls);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	fnd_dbtable_list(fcinfo, &cb_table, sizeof(BreakerRow), cb_copy_row,
+					 &now, cb_row_values);
 	return (Datum) 0;
 }
 
-/*
- * fnd_cb_execute keeps the plans of the last few queries it ran in this
- * backend: parsing and planning were most of the cost of protecting a short
- * query.  Saved plans are revalidated by the plan cache after DDL and
- * search_path changes, and privileges are checked at each execution, so a
- * cached plan behaves like a fresh one.
- *
- * Only single statements are cached (a string without ';'): SPI_prepare
- * analyses every statement of a string before running any, whereas
- * SPI_execute analyses each just before running it, so a string like
- * "CREATE TABLE t ...; INSERT INTO t ..." only works unprepared.  Only the
- * outermost fnd_cb_execute uses the cache, so a nested call can never evict
- * a plan that is running.
- */
-#define CB_PLAN_SLOTS	16
-
-typedef struct CbPlanSlot
-{
-	char	   *query;			/* in TopMemoryContext; NULL if free */
-	SPIPlanPtr	plan;			/* kept with SPI_keepplan */
-	uint64		last_used;
-} CbPlanSlot;
-
-static CbPlanSlot cb_plans[CB_PLAN_SLOTS];
-static uint64 cb_plan_clock = 0;
-static int	cb_execute_depth = 0;
-
-/* Run query through SPI (connected), from a cached plan when possible. */
-static int
-cb_run_query(const char *query, bool use_cache)
-{
-	SPIPlanPtr	plan;
-	int			victim = 0;
-	int			i;
-
-	if (!use_cache || strchr(query, ';') != NULL)
-		return SPI_execute(query, false, 0);
-
-	for (i = 0; i < CB_PLAN_SLOTS; i++)
-	{
-		if (cb_plans[i].query != NULL && strcmp(cb_plans[i].query, query) == 0)
-		{
-			cb_plans[i].last_used = ++cb_plan_clock;
-			return SPI_execute_plan(cb_plans[i].plan, NULL, NULL, false, 0);
-		}
-		if (cb_plans[i].query == NULL)
-			victim = i;
-		else if (cb_plans[victim].query != NULL &&
-				 cb_plans[i].last_used < cb_plans[victim].last_used)
-			victim = i;
-	}
-
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) == 0)
-	{
-		char	   *copy = MemoryContextStrdup(TopMemoryContext, query);
-
-		if (cb_plans[victim].query != NULL)
-		{
-			SPI_freeplan(cb_plans[victim].plan);
-			pfree(cb_plans[victim].query);
-		}
-		cb_plans[victim].query = copy;
-		cb_plans[victim].plan = plan;
-		cb_plans[victim].last_used = ++cb_plan_clock;
-	}
-	return SPI_execute_plan(plan, NULL, NULL, false, 0);
-}
-
-/* Error context line added to any error raised by a protected query. */
-static void
-cb_execute_context(void *arg)
-{
-	errcontext("circuit breaker \"%s\"", (const char *) arg);
-}
-
-/*
- * Rows of the last SPI result as a jsonb array of objects, built in the
- * current memory context.  to_jsonb() learns its argument's type from the
- * call expression, so it gets a minimal one saying "record".
- */
-static Jsonb *
-cb_rows_to_jsonb(SPITupleTable *tuptable, uint64 nrows)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-	uint64		i;
-
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	if (tuptable != NULL && nrows > 0)
-	{
-		FmgrInfo	flinfo;
-		TupleDesc	tupdesc = CreateTupleDescCopy(tuptable->tupdesc);
-		FuncExpr   *expr;
-
-		BlessTupleDesc(tupdesc);
-		fmgr_info(F_TO_JSONB, &flinfo);
-		expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
-							list_make1(makeNullConst(RECORDOID, -1, InvalidOid)),
-							InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-		fmgr_info_set_expr((Node *) expr, &flinfo);
-
-		for (i = 0; i < nrows; i++)
-		{
-			HeapTupleHeader td;
-			Jsonb	   *row;
-			JsonbValue	v;
-
-			/* as many rows as the query returned: statement_timeout applies */
-			CHECK_FOR_INTERRUPTS();
-			td = DatumGetHeapTupleHeader(heap_copy_tuple_as_datum(tuptable->vals[i],
-																  tupdesc));
-			row = DatumGetJsonbP(FunctionCall1(&flinfo, PointerGetDatum(td)));
-			v.type = jbvBinary;
-			v.val.binary.data = &row->root;
-			v.val.binary.len = VARSIZE(row) - VARHDRSZ;
-			pushJsonbValue(&state, WJB_ELEM, &v);
-		}
-	}
-	res = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	return JsonbValueToJsonb(res);
-}
-
-/*
- * fnd_cb_execute(name, query) -> jsonb array of the query's rows
- *
- * Ask the breaker; when refused, FN201 saying when it retries.  Otherwise
- * run the query with SPI, as the calling role, inside a subtransaction:
- * success records a success and returns the rows; an error rolls the
- * subtransaction back (nothing the query did stays), melts the breaker and
- * is re-raised as it was, SQLSTATE and all, with a context line naming the
- * breaker.
- */
-Datum
-fnd_cb_execute(PG_FUNCTION_ARGS)
-{
-	BreakerKey	key;
-	TimestampTz retry_at;
-	bool		ok;
-	bool		trial;
-	char	   *query;
-	MemoryContext callcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorContextCallback errcb;
-	int			depth;
-	Jsonb	   *volatile result = NULL;
-
-	cb_key_from_arg(fcinfo, &key);
-	query = text_to_cstring(fnd_arg_text(fcinfo, 1, "query"));
-
-	ok = cb_ask_key(&key, &retry_at, &trial);
-	if (!ok)
-	{
-		fnd_telemetry_count("foundation.breaker.rejections", 1);
-		if (retry_at != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FND_CIRCUIT_OPEN),
-					 errmsg("circuit breaker \"%s\" is open", key.name),
-					 errdetail("It retries at %s.",
-							   DatumGetCString(DirectFunctionCall1(timestamptz_out,
-																   TimestampTzGetDatum(retry_at))))));
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_FND_CIRCUIT_OPEN),
-					 errmsg("circuit breaker \"%s\" is open", key.name),
-					 errdetail("It is half-open and all of its trial calls are in flight.")));
-	}
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(callcxt);
-
-	depth = cb_execute_depth;
-	errcb.callback = cb_execute_context;
-	errcb.arg = key.name;
-	errcb.previous = error_context_stack;
-
-	/* PG_TRY restores error_context_stack when it catches */
-	PG_TRY();
-	{
-		int			rc;
-
-		error_context_stack = &errcb;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = cb_run_query(query, cb_execute_depth++ == 0);
-		cb_execute_depth--;
-		if (rc == SPI_ERROR_TRANSACTION || rc == SPI_ERROR_COPY)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("fnd_cb_execute cannot run %s",
-							rc == SPI_ERROR_COPY ? "COPY to or from the client" :
-							"transaction control statements"),
-					 errdetail("The protected query runs in a subtransaction of the caller's transaction.")));
-		if (rc < 0)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-
-		/* the result must outlive SPI and the subtransaction */
-		MemoryContextSwitchTo(callcxt);
-		result = cb_rows_to_jsonb(SPI_tuptable, SPI_processed);
-
-		SPI_finish();
-		error_context_stack = errcb.previous;
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(callcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(callcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		cb_execute_depth = depth;
-
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(callcxt);
-		CurrentResourceOwner = oldowner;
-
-		cb_melt_key(&key);
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-
-	cb_success_key(&key, trial);
-	PG_RETURN_JSONB_P(result);
-}

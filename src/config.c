@@ -9,9 +9,11 @@
  * written once here (the table's CHECK constraint repeats it as a backstop).
  *
  * Reads run as the caller, under the caller's snapshot, through SPI plans
- * prepared once per session and kept; they are tied to the OID of the
- * fnd_config table they were made for and rebuilt if it changes (extension
- * dropped and created again).  No shared memory, no locks of our own.
+ * kept for the session by the extension-catalog helper (catalog.c), which
+ * also rebuilds them when the extension is created again.  Their text
+ * names the schema and every operator (OPERATOR(pg_catalog.=)), so nothing
+ * on the caller's search_path is resolved into them.  No shared memory, no
+ * locks of our own.
  *
  * Assembly.  fnd_config.path has the C collation, and '.' sorts before
  * every other character a path may contain, so the leaves under any prefix
@@ -29,24 +31,23 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
+#include "catalog.h"
 #include "foundation.h"
 
 /* A path is at most this many bytes, so at most half as many words. */
 #define FND_CONFIG_PATH_MAX		FND_NAME_MAX
 #define FND_CONFIG_MAX_WORDS	(FND_CONFIG_PATH_MAX / 2 + 1)
 
-/* Per session: the table the plans were made for, and the plans. */
-static Oid	fnd_config_fn_oid = InvalidOid;	/* function whose schema we use */
-static Oid	fnd_config_relid = InvalidOid;
-static bool fnd_config_callback_registered = false;
-static SPIPlanPtr fnd_config_leaf_plan = NULL;
-static SPIPlanPtr fnd_config_range_plan = NULL;
-static SPIPlanPtr fnd_config_all_plan = NULL;
-static SPIPlanPtr fnd_config_ancestors_plan = NULL;
+/* fnd_config of the extension, and the slots of its kept plans. */
+static FndCatalogTable fnd_config_table = {.relname = "fnd_config"};
+
+#define FND_CONFIG_PLAN_LEAF		0
+#define FND_CONFIG_PLAN_RANGE		1
+#define FND_CONFIG_PLAN_ALL			2
+#define FND_CONFIG_PLAN_ANCESTORS	3
 
 /*
  * Check a config path: dotted words, each [a-z][a-z0-9_]*, at most
@@ -97,77 +98,21 @@ fnd_config_arg_path(FunctionCallInfo fcinfo)
 	return path;
 }
 
-static void
-fnd_config_relcache_callback(Datum arg, Oid relid)
-{
-	/* look the table up again on next use; plans survive if it is the same */
-	if (relid == InvalidOid || relid == fnd_config_relid)
-		fnd_config_fn_oid = InvalidOid;
-}
-
-static void
-fnd_config_freeplan(SPIPlanPtr *plan)
-{
-	if (*plan)
-		SPI_freeplan(*plan);
-	*plan = NULL;
-}
-
-/*
- * Point the plans at fnd_config in the schema of the calling function.
- * Cheap when nothing changed: one comparison.
- */
-static void
-fnd_config_target(FunctionCallInfo fcinfo)
-{
-	Oid			fn_oid = fcinfo->flinfo->fn_oid;
-	Oid			relid;
-
-	if (fn_oid == fnd_config_fn_oid)
-		return;
-	if (!fnd_config_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(fnd_config_relcache_callback, (Datum) 0);
-		fnd_config_callback_registered = true;
-	}
-	relid = get_relname_relid("fnd_config", get_func_namespace(fn_oid));
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table fnd_config of extension foundation does not exist")));
-	if (relid != fnd_config_relid)
-	{
-		fnd_config_freeplan(&fnd_config_leaf_plan);
-		fnd_config_freeplan(&fnd_config_range_plan);
-		fnd_config_freeplan(&fnd_config_all_plan);
-		fnd_config_freeplan(&fnd_config_ancestors_plan);
-		fnd_config_relid = relid;
-	}
-	fnd_config_fn_oid = fn_oid;
-}
-
-/* A kept plan for a query on the fnd_config table; in SPI. */
+/* A kept plan for a read of fnd_config (see catalog.h); in SPI. */
 static SPIPlanPtr
-fnd_config_plan(SPIPlanPtr *plan, const char *fmt, int nargs, Oid argtype)
+fnd_config_plan(int slot, const char *sql, int nargs, Oid argtype)
 {
 	Oid			argtypes[2] = {argtype, argtype};
-	const char *schema;
 
-	if (*plan)
-		return *plan;
-	schema = quote_identifier(get_namespace_name(get_rel_namespace(fnd_config_relid)));
-	*plan = SPI_prepare(psprintf(fmt, schema), nargs, argtypes);
-	if (*plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(*plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return *plan;
+	return fnd_catalog_plan(&fnd_config_table, slot, sql, nargs, argtypes, 0);
 }
 
+/* Run a read as the caller: SELECT on fnd_config is the caller's to have. */
 static void
 fnd_config_run(SPIPlanPtr plan, Datum *values)
 {
-	int			ret = SPI_execute_plan(plan, values, NULL, true, 0);
+	int			ret = fnd_catalog_execute(&fnd_config_table, plan, values,
+										  NULL, true, 0, false);
 
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading fnd_config failed: %s", SPI_result_code_string(ret));
@@ -289,8 +234,8 @@ fnd_config_subtree(text *prefix, MemoryContext resultcxt)
 {
 	if (prefix == NULL)
 	{
-		fnd_config_run(fnd_config_plan(&fnd_config_all_plan,
-									   "SELECT path, value FROM %s.fnd_config ORDER BY path",
+		fnd_config_run(fnd_config_plan(FND_CONFIG_PLAN_ALL,
+									   "SELECT path, value FROM @extschema@.fnd_config ORDER BY path",
 									   0, InvalidOid),
 					   NULL);
 		if (SPI_processed == 0)
@@ -312,9 +257,10 @@ fnd_config_subtree(text *prefix, MemoryContext resultcxt)
 		lo[len + 1] = hi[len + 1] = '\0';
 		values[0] = CStringGetTextDatum(lo);
 		values[1] = CStringGetTextDatum(hi);
-		fnd_config_run(fnd_config_plan(&fnd_config_range_plan,
-									   "SELECT path, value FROM %s.fnd_config "
-									   "WHERE path >= $1 AND path < $2 ORDER BY path",
+		fnd_config_run(fnd_config_plan(FND_CONFIG_PLAN_RANGE,
+									   "SELECT path, value FROM @extschema@.fnd_config "
+									   "WHERE path OPERATOR(pg_catalog.>=) $1 "
+									   "AND path OPERATOR(pg_catalog.<) $2 ORDER BY path",
 									   2, TEXTOID),
 					   values);
 		if (SPI_processed == 0)
@@ -350,8 +296,9 @@ fnd_config_inside_ancestor(text *path, MemoryContext resultcxt)
 		return NULL;
 	values[0] = PointerGetDatum(construct_array(prefixes, n, TEXTOID, -1, false,
 												TYPALIGN_INT));
-	fnd_config_run(fnd_config_plan(&fnd_config_ancestors_plan,
-								   "SELECT path, value FROM %s.fnd_config WHERE path = ANY ($1)",
+	fnd_config_run(fnd_config_plan(FND_CONFIG_PLAN_ANCESTORS,
+								   "SELECT path, value FROM @extschema@.fnd_config "
+								   "WHERE path OPERATOR(pg_catalog.=) ANY ($1)",
 								   1, TEXTARRAYOID),
 				   values);
 	/* writers allow one at most; take the longest if someone forced more */
@@ -413,13 +360,14 @@ fnd_config_get(PG_FUNCTION_ARGS)
 	Jsonb	   *out = NULL;
 	Datum		values[1];
 
-	fnd_config_target(fcinfo);
+	fnd_catalog_find(&fnd_config_table, fcinfo->flinfo->fn_oid, false);
 	SPI_connect();
 
 	/* a leaf: one index probe */
 	values[0] = PointerGetDatum(path);
-	fnd_config_run(fnd_config_plan(&fnd_config_leaf_plan,
-								   "SELECT value FROM %s.fnd_config WHERE path = $1",
+	fnd_config_run(fnd_config_plan(FND_CONFIG_PLAN_LEAF,
+								   "SELECT value FROM @extschema@.fnd_config "
+								   "WHERE path OPERATOR(pg_catalog.=) $1",
 								   1, TEXTOID),
 				   values);
 	if (SPI_processed > 0)
@@ -456,7 +404,7 @@ fnd_config_get_all(PG_FUNCTION_ARGS)
 	MemoryContext callercxt = CurrentMemoryContext;
 	Jsonb	   *out;
 
-	fnd_config_target(fcinfo);
+	fnd_catalog_find(&fnd_config_table, fcinfo->flinfo->fn_oid, false);
 	SPI_connect();
 	out = fnd_config_subtree(NULL, callercxt);
 	SPI_finish();

@@ -1,4 +1,4 @@
--- config: a hierarchical, transactional config store (SPEC §4 "Config server").
+-- config: a hierarchical, transactional config store (docs/config.md).
 --
 -- One row per leaf: path is dotted lower-case words (db.pool.size), value any
 -- jsonb.  Reading a prefix assembles its subtree as an object.  A path is

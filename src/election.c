@@ -4,9 +4,10 @@
  *	  Leader election: one leader per (database, group), leased or owned by
  *	  a session, with strictly increasing terms.
  *
- * A group's entry in the shared hash table exists exactly while the group
- * has a leader; capacity is foundation.max_elections groups with a leader
- * at once (FN607 beyond).
+ * A group's entry in the shared table (dbtable.h) exists exactly while the
+ * group has a leader; capacity is foundation.max_elections groups with a
+ * leader at once, and foundation.max_elections_per_role per role (FN607
+ * beyond either).  An entry counts against the leadership's owning role.
  *
  * fnd_elect_leader(group, candidate, lease) makes the candidate leader if
  * the group has none, and renews the leadership if the candidate already
@@ -15,10 +16,12 @@
  *	  role, survives the session (pooled connections) and ends when the lease
  *	  runs out unless a later call renews it;
  *	- with lease => NULL it belongs to the calling session and ends with it.
- * Either way fnd_resign ends it at once.  Expired leaderships are removed on
- * access and by the supervisor (fnd_election_periodic).
+ * Either way fnd_resign ends it at once (FN104 for another session's or
+ * role's leadership).  Expired leaderships are removed on access and by the
+ * supervisor (fnd_election_periodic), which also removes the leaderships of
+ * dropped databases.
  *
- * Terms come from the sequence fnd_term_seq (fnd_next_token in lock.c: never
+ * Terms come from the sequence fnd_term_seq (fnd_next_token in token.c: never
  * handed out twice, not across a crash or a failover with synchronous
  * replication).  As for locks, a new leader is installed with term 0
  * ("pending"), fetches nextval outside the LWLock, then stores the term.  A
@@ -43,17 +46,12 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "dbtable.h"
 #include "lock.h"
-
-typedef struct FndElectionKey
-{
-	Oid			dbid;
-	char		group[FND_NAME_BUFSZ];
-} FndElectionKey;
 
 typedef struct FndElection
 {
-	FndElectionKey key;			/* hash key: must be first */
+	FndDbKey	key;			/* hash key (name: the group): must be first */
 	char		leader[FND_NAME_BUFSZ];
 	int64		term;			/* 0 while the leader fetches its term */
 	FndSession	owner;			/* electing session; empty once a leased
@@ -64,63 +62,54 @@ typedef struct FndElection
 	TimestampTz elected_at;
 } FndElection;
 
-static int	fnd_max_elections = 1000;
-static HTAB *fnd_election_htab = NULL;
+static FndDbTable fnd_election_table = {
+	.name = "foundation election table",
+	.title = "election table",
+	.noun = "leaderships",
+	.service = &fnd_election_service,
+	.first_lwlock = 0,
+	.partitions = 1,
+	.keysize = sizeof(FndDbKey),
+	.entrysize = sizeof(FndElection),
+	.errcode = ERRCODE_FND_COORDINATION_FULL,
+	.max_name = "foundation.max_elections",
+	.max_desc = "Maximum number of election groups with a leader at once, over all databases.",
+	.max_default = 1000,
+	.max_min = 16,
+	.full_hint = "Resign leaderships, or raise foundation.max_elections (needs a restart).",
+	.quota_name = "foundation.max_elections_per_role",
+	.quota_desc = "Maximum number of groups one role may lead at once, over all databases.",
+};
+
 static bool fnd_election_touched = false;
 
 static LWLock *
 fnd_election_lwlock(void)
 {
-	return &fnd_lwlocks(&fnd_election_service)[0].lock;
+	return fnd_dbtable_lock(&fnd_election_table);
 }
 
-static void
-fnd_election_define_settings(bool preloading)
-{
-	if (!preloading)
-		return;
-	DefineCustomIntVariable("foundation.max_elections",
-							"Maximum number of election groups with a leader at once, over all databases.",
-							NULL,
-							&fnd_max_elections,
-							1000,
-							16,
-							INT_MAX / 2,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-}
+FND_DBTABLE_SETUP_CALLBACKS(fnd_election, fnd_election_table)
 
-static Size
-fnd_election_shmem_size(void)
+/* The group's entry, or NULL.  Caller holds the lock. */
+static FndElection *
+fnd_election_lookup(const FndDbKey *key)
 {
-	return hash_estimate_size(fnd_max_elections, sizeof(FndElection));
-}
-
-static void
-fnd_election_shmem_startup(void)
-{
-	HASHCTL		info;
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FndElectionKey);
-	info.entrysize = sizeof(FndElection);
-	fnd_election_htab = ShmemInitHash("foundation election table",
-									  fnd_max_elections, fnd_max_elections,
-									  &info, HASH_ELEM | HASH_BLOBS);
+	return fnd_dbtable_find(&fnd_election_table, key,
+							fnd_dbtable_hash(&fnd_election_table, key));
 }
 
 /* Look a group up, treating a lapsed leadership as gone.  Exclusive lock. */
 static FndElection *
-fnd_election_find(const FndElectionKey *key, TimestampTz now)
+fnd_election_find(const FndDbKey *key, TimestampTz now)
 {
-	FndElection *e = hash_search(fnd_election_htab, key, HASH_FIND, NULL);
+	FndElection *e = fnd_election_lookup(key);
 
 	if (e != NULL && e->term != 0 && e->lease_expires != 0 &&
 		now >= e->lease_expires)
 	{
 		fnd_telemetry_count("foundation.election.expired", 1);
-		hash_search(fnd_election_htab, key, HASH_REMOVE, NULL);
+		fnd_dbtable_remove(&fnd_election_table, e);
 		e = NULL;
 	}
 	return e;
@@ -137,20 +126,12 @@ fnd_election_is_mine(const FndElection *e)
 	return e->owner_role == GetUserId() || fnd_role_may_manage(e->owner_role);
 }
 
-static void
-fnd_election_key(FunctionCallInfo fcinfo, FndElectionKey *key)
-{
-	memset(key, 0, sizeof(*key));
-	key->dbid = MyDatabaseId;
-	fnd_check_name(fnd_arg_text(fcinfo, 0, "group"), "group", key->group);
-}
-
 /*
  * This session is the pending leader of key: fetch a term from the
  * sequence.  If that fails, the pending leadership is removed.
  */
 static int64
-fnd_election_take_term(FunctionCallInfo fcinfo, const FndElectionKey *key)
+fnd_election_take_term(FunctionCallInfo fcinfo, const FndDbKey *key)
 {
 	LWLock	   *lock = fnd_election_lwlock();
 	volatile int64 term = 0;
@@ -162,18 +143,85 @@ fnd_election_take_term(FunctionCallInfo fcinfo, const FndElectionKey *key)
 	}
 	PG_CATCH();
 	{
-		if (LWLockHeldByMe(lock))
-			LWLockRelease(lock);
+		fnd_dbtable_release_held(&fnd_election_table);
 		LWLockAcquire(lock, LW_EXCLUSIVE);
-		e = hash_search(fnd_election_htab, key, HASH_FIND, NULL);
+		e = fnd_election_lookup(key);
 		if (e != NULL && e->term == 0 && fnd_session_is_me(&e->owner))
-			hash_search(fnd_election_htab, key, HASH_REMOVE, NULL);
+			fnd_dbtable_remove(&fnd_election_table, e);
 		LWLockRelease(lock);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
 	return term;
+}
+
+/*
+ * The group has a leader: if it is candidate and the caller may act for it,
+ * renew it with this call's lease (which also decides whether the session
+ * or the role owns it).  Returns whether candidate leads.  Caller holds the
+ * lock exclusively.
+ */
+static bool
+fnd_election_renew(FndElection *e, const char *candidate, int64 lease_usec,
+				   TimestampTz now)
+{
+	if (strcmp(e->leader, candidate) != 0 || !fnd_election_is_mine(e))
+		return false;
+	e->lease_usec = lease_usec;
+	e->lease_expires = lease_usec > 0 ? now + lease_usec : 0;
+	if (lease_usec == 0)
+		fnd_session_self(&e->owner);
+	e->owner_role = GetUserId();
+	fnd_dbtable_recharge(&fnd_election_table, e, e->owner_role);
+	return true;
+}
+
+/*
+ * The group has no leader: install candidate with term 0 (pending).
+ * FN607 when the table or the role's quota is full.  Caller holds the lock
+ * exclusively.
+ */
+static void
+fnd_election_install(const FndDbKey *key, const char *candidate,
+					 int64 lease_usec, TimestampTz now)
+{
+	FndElection *e;
+
+	e = fnd_dbtable_enter(&fnd_election_table, key,
+						  fnd_dbtable_hash(&fnd_election_table, key),
+						  GetUserId());
+	memcpy(e->leader, candidate, FND_NAME_BUFSZ);
+	e->term = 0;
+	fnd_session_self(&e->owner);
+	e->owner_role = GetUserId();
+	e->lease_usec = lease_usec;
+	e->lease_expires = 0;
+	e->elected_at = now;
+}
+
+/* We are the pending leader of key and have a term: store it. */
+static void
+fnd_election_start_term(const FndDbKey *key, int64 term, int64 lease_usec)
+{
+	LWLock	   *lock = fnd_election_lwlock();
+	FndElection *e;
+	TimestampTz now;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	e = fnd_election_lookup(key);
+	if (e == NULL || e->term != 0 || !fnd_session_is_me(&e->owner))
+	{
+		LWLockRelease(lock);
+		elog(ERROR, "foundation election \"%s\" lost while fetching its term",
+			 key->name);
+	}
+	now = fnd_now();
+	e->term = term;
+	e->elected_at = now;
+	if (lease_usec > 0)
+		e->lease_expires = now + lease_usec;
+	LWLockRelease(lock);
 }
 
 /*
@@ -185,17 +233,14 @@ PG_FUNCTION_INFO_V1(fnd_elect_leader);
 Datum
 fnd_elect_leader(PG_FUNCTION_ARGS)
 {
-	FndElectionKey key;
+	FndDbKey	key;
 	char		candidate[FND_NAME_BUFSZ];
 	int64		lease_usec = 0;
 	LWLock	   *lock;
 	FndElection *e;
 	TimestampTz now;
-	bool		found;
-	int64		term;
 
-	fnd_require_shmem();
-	fnd_election_key(fcinfo, &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "group", &key);
 	fnd_check_name(fnd_arg_text(fcinfo, 1, "candidate"), "candidate", candidate);
 	if (!PG_ARGISNULL(2))
 		lease_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "lease", false);
@@ -209,60 +254,18 @@ fnd_elect_leader(PG_FUNCTION_ARGS)
 	e = fnd_election_find(&key, now);
 	if (e != NULL)
 	{
-		bool		leads = (strcmp(e->leader, candidate) == 0 &&
-							 fnd_election_is_mine(e));
+		bool		leads = fnd_election_renew(e, candidate, lease_usec, now);
 
-		if (leads)
-		{
-			/* the leader's call renews; this call's lease decides the kind */
-			e->lease_usec = lease_usec;
-			e->lease_expires = lease_usec > 0 ? now + lease_usec : 0;
-			if (lease_usec == 0)
-				fnd_session_self(&e->owner);
-			e->owner_role = GetUserId();
-		}
 		LWLockRelease(lock);
 		if (leads)
 			fnd_telemetry_count("foundation.election.renewed", 1);
 		PG_RETURN_BOOL(leads);
 	}
-
-	if (hash_get_num_entries(fnd_election_htab) >= fnd_max_elections ||
-		(e = hash_search(fnd_election_htab, &key, HASH_ENTER_NULL, &found)) == NULL)
-	{
-		LWLockRelease(lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_COORDINATION_FULL),
-				 errmsg("too many election groups have a leader"),
-				 errdetail("All %d election slots are in use.", fnd_max_elections),
-				 errhint("Raise foundation.max_elections (needs a restart), or resign leaderships.")));
-	}
-	memcpy(e->leader, candidate, FND_NAME_BUFSZ);
-	e->term = 0;
-	fnd_session_self(&e->owner);
-	e->owner_role = GetUserId();
-	e->lease_usec = lease_usec;
-	e->lease_expires = 0;
-	e->elected_at = now;
+	fnd_election_install(&key, candidate, lease_usec, now);
 	LWLockRelease(lock);
 
-	term = fnd_election_take_term(fcinfo, &key);
-
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	e = hash_search(fnd_election_htab, &key, HASH_FIND, NULL);
-	if (e == NULL || e->term != 0 || !fnd_session_is_me(&e->owner))
-	{
-		LWLockRelease(lock);
-		elog(ERROR, "foundation election \"%s\" lost while fetching its term",
-			 key.group);
-	}
-	now = fnd_now();
-	e->term = term;
-	e->elected_at = now;
-	if (lease_usec > 0)
-		e->lease_expires = now + lease_usec;
-	LWLockRelease(lock);
-
+	fnd_election_start_term(&key, fnd_election_take_term(fcinfo, &key),
+							lease_usec);
 	fnd_telemetry_count("foundation.election.elected", 1);
 	PG_RETURN_BOOL(true);
 }
@@ -278,19 +281,18 @@ Datum
 fnd_leader(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FndElectionKey key;
+	FndDbKey	key;
 	FndElection *e;
 	FndElection copy;
 	bool		have = false;
 	TimestampTz now;
 
-	fnd_require_shmem();
-	fnd_election_key(fcinfo, &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "group", &key);
 	InitMaterializedSRF(fcinfo, 0);
 
 	LWLockAcquire(fnd_election_lwlock(), LW_SHARED);
 	now = fnd_now();
-	e = hash_search(fnd_election_htab, &key, HASH_FIND, NULL);
+	e = fnd_election_lookup(&key);
 	if (e != NULL && !(e->lease_expires != 0 && now >= e->lease_expires))
 	{
 		copy = *e;
@@ -313,78 +315,68 @@ fnd_leader(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* A live leadership of this database, for fnd_leaders_list. */
+static bool
+fnd_election_copy_row(const void *entry, void *row, void *arg)
+{
+	const FndElection *e = (const FndElection *) entry;
+	TimestampTz now = *(TimestampTz *) arg;
+
+	if (e->term == 0 || (e->lease_expires != 0 && now >= e->lease_expires))
+		return false;
+	memcpy(row, e, sizeof(FndElection));
+	return true;
+}
+
+/* group, leader, term, owner_pid, owner_role, elected_at, lease_expires_at */
+static void
+fnd_election_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const FndElection *e = (const FndElection *) row;
+
+	values[0] = CStringGetTextDatum(e->key.name);
+	values[1] = CStringGetTextDatum(e->leader);
+	values[2] = Int64GetDatum(e->term);
+	values[3] = Int32GetDatum(e->owner.pid);
+	nulls[3] = fnd_session_is_empty(&e->owner);
+	values[4] = ObjectIdGetDatum(e->owner_role);
+	values[5] = TimestampTzGetDatum(e->elected_at);
+	values[6] = TimestampTzGetDatum(e->lease_expires);
+	nulls[6] = (e->lease_expires == 0);
+}
+
 /*
  * fnd_leaders_list() - every group of this database that has a leader,
- * behind the fnd_leaders view.  Rows are copied under the shared lock and
- * built after it is released.
+ * behind the fnd_leaders view.
  */
 PG_FUNCTION_INFO_V1(fnd_leaders_list);
 
 Datum
 fnd_leaders_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	FndElection *e;
-	FndElection *rows;
-	int			nrows = 0;
-	int			i;
-	TimestampTz now;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	rows = palloc(sizeof(FndElection) * fnd_max_elections);
-	LWLockAcquire(fnd_election_lwlock(), LW_SHARED);
-	now = fnd_now();
-	hash_seq_init(&status, fnd_election_htab);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || e->term == 0 ||
-			(e->lease_expires != 0 && now >= e->lease_expires))
-			continue;
-		if (nrows < fnd_max_elections)
-			rows[nrows++] = *e;
-	}
-	LWLockRelease(fnd_election_lwlock());
-
-	for (i = 0; i < nrows; i++)
-	{
-		Datum		values[7];
-		bool		nulls[7] = {false, false, false, false, false, false, false};
-
-		values[0] = CStringGetTextDatum(rows[i].key.group);
-		values[1] = CStringGetTextDatum(rows[i].leader);
-		values[2] = Int64GetDatum(rows[i].term);
-		values[3] = Int32GetDatum(rows[i].owner.pid);
-		nulls[3] = fnd_session_is_empty(&rows[i].owner);
-		values[4] = ObjectIdGetDatum(rows[i].owner_role);
-		values[5] = TimestampTzGetDatum(rows[i].elected_at);
-		values[6] = TimestampTzGetDatum(rows[i].lease_expires);
-		nulls[6] = (rows[i].lease_expires == 0);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	pfree(rows);
+	fnd_dbtable_list(fcinfo, &fnd_election_table, sizeof(FndElection),
+					 fnd_election_copy_row, &now, fnd_election_row_values);
 	return (Datum) 0;
 }
 
 /*
  * fnd_resign("group" text, candidate text) RETURNS boolean
  * True if candidate led the group and no longer does; false if it did not
- * lead.  FN602 if it leads for another session or role.
+ * lead.  FN104 if it leads for another session or role.
  */
 PG_FUNCTION_INFO_V1(fnd_resign);
 
 Datum
 fnd_resign(PG_FUNCTION_ARGS)
 {
-	FndElectionKey key;
+	FndDbKey	key;
 	char		candidate[FND_NAME_BUFSZ];
 	LWLock	   *lock;
 	FndElection *e;
 
-	fnd_require_shmem();
-	fnd_election_key(fcinfo, &key);
+	fnd_dbkey_from_arg(fcinfo, 0, "group", &key);
 	fnd_check_name(fnd_arg_text(fcinfo, 1, "candidate"), "candidate", candidate);
 
 	lock = fnd_election_lwlock();
@@ -401,65 +393,74 @@ fnd_resign(PG_FUNCTION_ARGS)
 
 		LWLockRelease(lock);
 		ereport(ERROR,
-				(errcode(ERRCODE_FND_NOT_LOCK_HOLDER),
+				(errcode(ERRCODE_FND_NOT_OWNER),
 				 errmsg("candidate \"%s\" leads group \"%s\" for another %s",
-						candidate, key.group, by_session ? "session" : "role"),
+						candidate, key.name, by_session ? "session" : "role"),
 				 errdetail("Only the session that holds a session-owned leadership, or the role that holds a leased one, may resign it.")));
 	}
-	hash_search(fnd_election_htab, &key, HASH_REMOVE, NULL);
+	fnd_dbtable_remove(&fnd_election_table, e);
 	LWLockRelease(lock);
 
 	fnd_telemetry_count("foundation.election.resigned", 1);
 	PG_RETURN_BOOL(true);
 }
 
-/* Supervisor: remove leaderships whose lease ran out. */
+/* Scan step: end a leadership whose lease ran out at *arg. */
+static bool
+fnd_election_expire(void *entry, void *arg)
+{
+	FndElection *e = (FndElection *) entry;
+
+	if (e->term == 0 || e->lease_expires == 0 ||
+		*(TimestampTz *) arg < e->lease_expires)
+		return false;
+	fnd_telemetry_count("foundation.election.expired", 1);
+	fnd_dbtable_remove(&fnd_election_table, e);
+	return true;
+}
+
+/*
+ * Supervisor: remove leaderships whose lease ran out, and those of dropped
+ * databases.
+ */
 static bool
 fnd_election_periodic(void)
 {
-	HASH_SEQ_STATUS status;
-	FndElection *e;
 	TimestampTz now = fnd_now();
 
-	LWLockAcquire(fnd_election_lwlock(), LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_election_htab);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		if (e->term != 0 && e->lease_expires != 0 && now >= e->lease_expires)
-		{
-			fnd_telemetry_count("foundation.election.expired", 1);
-			hash_search(fnd_election_htab, &e->key, HASH_REMOVE, NULL);
-		}
-	}
-	LWLockRelease(fnd_election_lwlock());
+	fnd_dbtable_scan(&fnd_election_table, LW_EXCLUSIVE, fnd_election_expire,
+					 &now);
+	fnd_dbtable_sweep_dropped(&fnd_election_table);
+	fnd_dbtable_report(&fnd_election_table, NULL);
 	return false;
 }
 
 /*
- * The session ends: its session-owned leaderships (and one still fetching
- * its term) end with it; leased ones stay with their role.
+ * Scan step at session exit: this session's session-owned leadership (or
+ * one still fetching its term) ends; a leased one stays with its role.
  */
+static bool
+fnd_election_leave(void *entry, void *arg)
+{
+	FndElection *e = (FndElection *) entry;
+
+	if (!fnd_session_is_me(&e->owner))
+		return false;
+	if (e->lease_usec == 0 || e->term == 0)
+		fnd_dbtable_remove(&fnd_election_table, e);
+	else
+		memset(&e->owner, 0, sizeof(e->owner));
+	return true;
+}
+
+/* The session ends: see fnd_election_leave. */
 static void
 fnd_election_session_exit(void)
 {
-	HASH_SEQ_STATUS status;
-	FndElection *e;
-
-	if (!fnd_election_touched || fnd_election_htab == NULL)
+	if (!fnd_election_touched || fnd_election_table.htab == NULL)
 		return;
-
-	LWLockAcquire(fnd_election_lwlock(), LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_election_htab);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		if (!fnd_session_is_me(&e->owner))
-			continue;
-		if (e->lease_usec == 0 || e->term == 0)
-			hash_search(fnd_election_htab, &e->key, HASH_REMOVE, NULL);
-		else
-			memset(&e->owner, 0, sizeof(e->owner));
-	}
-	LWLockRelease(fnd_election_lwlock());
+	fnd_dbtable_scan(&fnd_election_table, LW_EXCLUSIVE, fnd_election_leave,
+					 NULL);
 	fnd_election_touched = false;
 }
 

@@ -20,7 +20,7 @@ RETURNS boolean
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'fnd_resign';
 COMMENT ON FUNCTION fnd_resign(text, text) IS
-'End candidate''s leadership of the group at once: true if it led, false if it did not; FN602 if it leads for another session or role';
+'End candidate''s leadership of the group at once: true if it led, false if it did not; FN104 if it leads for another session or role';
 
 CREATE FUNCTION fnd_leaders_list(
     OUT "group" text, OUT leader text, OUT term bigint, OUT owner_pid int,

@@ -1,11 +1,15 @@
--- events: the event store (SPEC §4 "Event store").
+-- events: the event store (docs/events.md).
 --
 -- fnd_events keeps exactly the 1.0 shape (id, type, data, timestamp); 1.2
--- adds columns in place.  Writes go through the functions only: PUBLIC has
+-- adds columns in place, and describes them to the writer
+-- (src/events_writer.c).  Writes go through the functions only: PUBLIC has
 -- SELECT on the table and may append with fnd_store_event(s), which run as
--- the caller except for their one INSERT, executed as the table's owner (see
--- src/events.c); pruning is an admin function.  The supervisor's "events"
--- service deletes events older than foundation.event_retention in batches.
+-- the caller except for the insert itself, done as the table's owner;
+-- pruning is an admin function.  Types starting with "foundation." and
+-- consensus_decided are reserved: only the extension writes them (FN401 for
+-- callers), so it can trust them when it reads them back.  The
+-- supervisor's "events" service deletes events older than
+-- foundation.event_retention in batches.
 
 CREATE TABLE fnd_events (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -39,19 +43,19 @@ RETURNS bigint
 LANGUAGE C VOLATILE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'fnd_store_event';
 COMMENT ON FUNCTION fnd_store_event(text, jsonb) IS
-'Append one event and return its id; FN401 if the type is empty, over 200 bytes or NULL, or data is not a JSON object';
+'Append one event and return its id; FN401 if the type is empty, over 200 bytes, NULL or reserved (foundation.*, consensus_decided), or data is not a JSON object';
 
 CREATE FUNCTION fnd_store_events(events jsonb)
 RETURNS SETOF bigint
 LANGUAGE C VOLATILE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'fnd_store_events';
 COMMENT ON FUNCTION fnd_store_events(jsonb) IS
-'Append a JSON array of {"type": ..., "data": {...}} events, all or nothing, and return their ids in array order; FN401 names the first bad element';
+'Append a JSON array of {"type": ..., "data": {...}} events, all or nothing, and return their ids in array order; FN401 names the first bad element (also a reserved type)';
 
 CREATE FUNCTION fnd_get_event(id bigint)
 RETURNS fnd_events
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT e.* FROM @extschema@.fnd_events e WHERE e.id = fnd_get_event.id $$;
+AS $$ SELECT e.* FROM @extschema@.fnd_events e WHERE e.id OPERATOR(pg_catalog.=) fnd_get_event.id $$;
 COMMENT ON FUNCTION fnd_get_event(bigint) IS
 'The event with this id, or NULL';
 
@@ -63,6 +67,8 @@ CREATE FUNCTION fnd_query_events(
     max_rows int DEFAULT 100)
 RETURNS SETOF fnd_events
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT
+-- runs as the caller, but resolves nothing on the caller's search_path
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     q text := 'SELECT e.* FROM @extschema@.fnd_events e WHERE true';

@@ -102,10 +102,16 @@ _PG_init(void)
 			fnd_service_list[i]->define_settings(fnd_preloaded);
 	}
 
-	MarkGUCPrefixReserved("foundation");
-
 	if (!fnd_preloaded)
 		return;
+
+	/*
+	 * Only with the preload, as pg_stat_statements does: without it the
+	 * PGC_POSTMASTER settings are not defined, so reserving the prefix would
+	 * turn their lines in postgresql.conf into a WARNING for every session
+	 * that loads the library.
+	 */
+	MarkGUCPrefixReserved("foundation");
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = fnd_shmem_request_hook;
@@ -140,13 +146,14 @@ PG_FUNCTION_INFO_V1(fnd_error_codes_list);
 typedef struct FndErrorRow
 {
 	char		code[6];
+	const char *since;			/* NULL: reserved, not raised yet */
 	const char *name;
 	const char *subsystem;
 	const char *meaning;
 } FndErrorRow;
 
-#define FND_ERROR_ROW(sym, a, b, c, nm, sub, mean) \
-	{{'F', 'N', a, b, c, '\0'}, nm, sub, mean},
+#define FND_ERROR_ROW(sym, a, b, c, since, nm, sub, mean) \
+	{{'F', 'N', a, b, c, '\0'}, since, nm, sub, mean},
 
 static const FndErrorRow fnd_error_rows[] = {
 	FND_ERROR_LIST(FND_ERROR_ROW)
@@ -162,13 +169,15 @@ fnd_error_codes_list(PG_FUNCTION_ARGS)
 
 	for (i = 0; i < lengthof(fnd_error_rows); i++)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		const FndErrorRow *r = &fnd_error_rows[i];
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, r->since == NULL, false};
 
-		values[0] = CStringGetTextDatum(fnd_error_rows[i].code);
-		values[1] = CStringGetTextDatum(fnd_error_rows[i].name);
-		values[2] = CStringGetTextDatum(fnd_error_rows[i].subsystem);
-		values[3] = CStringGetTextDatum(fnd_error_rows[i].meaning);
+		values[0] = CStringGetTextDatum(r->code);
+		values[1] = CStringGetTextDatum(r->name);
+		values[2] = CStringGetTextDatum(r->subsystem);
+		values[3] = r->since ? CStringGetTextDatum(r->since) : (Datum) 0;
+		values[4] = CStringGetTextDatum(r->meaning);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 							 values, nulls);
 	}

@@ -113,6 +113,9 @@ extern LWLockPadded *fnd_lwlocks(const FndService *svc);
 extern dsa_pointer fnd_value_alloc(Size size);
 extern void fnd_value_free(dsa_pointer dp);
 extern void *fnd_value_address(dsa_pointer dp);
+/* consensus.c: evict a decided, recorded round to free its slot and value
+ * memory; false if none can give way */
+extern bool fnd_consensus_give_way(void);
 
 /* supervisor.c */
 extern void fnd_supervisor_register(void);

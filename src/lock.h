@@ -2,7 +2,7 @@
  *
  * lock.h
  *	  Locks with fencing tokens (lock.c) and leader election (election.c):
- *	  what the two share.
+ *	  what the two share, the token blocks (token.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,7 +22,12 @@
 #define FND_TOKEN_FENCING	0
 #define FND_TOKEN_TERM		1
 
-/* lock.c */
+/* token.c */
+extern void fnd_token_define_settings(bool preloading);
+extern Size fnd_token_shmem_size(void);
+extern void fnd_token_shmem_startup(void);
+extern bool fnd_token_take(Oid dbid, int kind, int64 *token);
 extern int64 fnd_next_token(FunctionCallInfo fcinfo, int kind);
+extern int	fnd_token_sweep_dropped(void);
 
 #endif							/* FND_LOCK_H */

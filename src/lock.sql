@@ -34,7 +34,7 @@ RETURNS boolean
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'fnd_lock_release';
 COMMENT ON FUNCTION fnd_lock_release(text, bigint) IS
-'Release the named lock and hand it to the next waiter: true if released, false if it was not held; FN602 if it is held by another session (token NULL) or with another token';
+'Release the named lock and hand it to the next waiter: true if released, false if nobody held it; FN602 if someone else holds it: another session (token NULL), another token, or a role the caller may not act for';
 
 CREATE FUNCTION fnd_lock_renew(name text, token bigint)
 RETURNS timestamptz

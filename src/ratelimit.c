@@ -16,14 +16,14 @@
  *
  * A bucket whose level has drained to zero is indistinguishable from a new
  * one, so when the table is full such a bucket is recycled.  Only when no
- * bucket is drained does fnd_rate_check fail (53400, with a hint naming
- * foundation.max_rate_buckets).
+ * bucket is drained does fnd_rate_check fail (FN902 rate_limits_full, with
+ * a hint naming foundation.max_rate_buckets).  The table itself (key, size
+ * setting, count, capacity error, sweep) is an FndDbTable (dbtable.h).
  *
  * Locking protocol (as in breaker.c):
- *	- The rate-limit lock (our one LWLock) guards the hash table's shape:
- *	  shared for a lookup or to read RateShared.count, exclusive to
- *	  insert, recycle or remove an entry and change the count.  The
- *	  supervisor removes the buckets of dropped databases.
+ *	- The rate-limit lock (the table's one LWLock) guards the hash table's
+ *	  shape: shared for a lookup, exclusive to insert, recycle or remove an
+ *	  entry.  The supervisor removes the buckets of dropped databases.
  *	- Each entry's spinlock guards its fields except the key; it is taken
  *	  only while the LWLock is held in some mode.  Nothing that can raise
  *	  an error runs under a spinlock.
@@ -36,18 +36,15 @@
 
 #include <math.h>
 
-#include "access/htup_details.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "foundation.h"
-#include "dbname.h"
+#include "dbtable.h"
 
 PG_FUNCTION_INFO_V1(fnd_rate_check);
 PG_FUNCTION_INFO_V1(fnd_rate_require);
@@ -58,8 +55,7 @@ PG_FUNCTION_INFO_V1(fnd_rate_list);
 /* Rounding slack when comparing levels, in hits. */
 #define RL_EPSILON	1e-9
 
-/* (database, name), hashed and matched by dbname.c */
-typedef FndDbNameKey RateKey;
+typedef FndDbKey RateKey;
 
 typedef struct RateEntry
 {
@@ -73,11 +69,6 @@ typedef struct RateEntry
 	int64		rejected;
 } RateEntry;
 
-typedef struct RateShared
-{
-	int			count;
-} RateShared;
-
 typedef struct RateSnap
 {
 	char		name[FND_NAME_BUFSZ];
@@ -88,49 +79,30 @@ typedef struct RateSnap
 	int64		rejected;
 } RateSnap;
 
-static int	rl_max_buckets = 10000;
-static RateShared *rl_shared = NULL;
-static HTAB *rl_table = NULL;
+static FndDbTable rl_table = {
+	.name = "foundation rate limit table",
+	.title = "rate-limit bucket table",
+	.noun = "buckets",
+	.service = &fnd_ratelimit_service,
+	.first_lwlock = 0,
+	.partitions = 1,
+	.keysize = sizeof(RateKey),
+	.entrysize = sizeof(RateEntry),
+	.errcode = ERRCODE_FND_RATE_LIMITS_FULL,
+	.max_name = "foundation.max_rate_buckets",
+	.max_desc = "Maximum number of rate-limit buckets, across all databases.",
+	.max_default = 10000,
+	.full_hint = "No bucket has drained, so none could be recycled; raise foundation.max_rate_buckets and restart the server.",
+};
 
-static void
-rl_define_settings(bool preloading)
-{
-	if (!preloading)
-		return;
-	DefineCustomIntVariable("foundation.max_rate_buckets",
-							"Maximum number of rate-limit buckets, across all databases.",
-							"Drained buckets are recycled when the table is full.",
-							&rl_max_buckets,
-							10000,
-							1,
-							10000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-}
+FND_DBTABLE_SETUP_CALLBACKS(rl, rl_table)
 
-static Size
-rl_shmem_size(void)
-{
-	return add_size(MAXALIGN(sizeof(RateShared)),
-					hash_estimate_size(rl_max_buckets, sizeof(RateEntry)));
-}
-
-static void
-rl_shmem_startup(void)
-{
-	bool		found;
-
-	rl_shared = ShmemInitStruct("foundation rate limits", sizeof(RateShared),
-								&found);
-	if (!found)
-		rl_shared->count = 0;
-
-	rl_table = fnd_dbname_table("foundation rate limit table", rl_max_buckets,
-								 sizeof(RateEntry));
-}
-
-static bool rl_periodic(void);
+/*
+ * Supervisor: remove the buckets of databases that no longer exist (they
+ * would be recycled once drained anyway, but then they'd still show up in
+ * counts and cost a scan).
+ */
+FND_DBTABLE_SWEEP_CALLBACK(rl, rl_table)
 
 const FndService fnd_ratelimit_service = {
 	.name = "ratelimit",
@@ -146,49 +118,20 @@ const FndService fnd_ratelimit_service = {
 static inline LWLock *
 rl_lock(void)
 {
-	static LWLock *lock = NULL;
-
-	if (lock == NULL)
-		lock = &fnd_lwlocks(&fnd_ratelimit_service)[0].lock;
-	return lock;
+	return fnd_dbtable_lock(&rl_table);
 }
 
-/*
- * Supervisor: remove the buckets of databases that no longer exist (they
- * would be recycled once drained anyway, but then they'd still show up in
- * counts and cost a scan).
- */
-static int	rl_swept = 0;
-
-/* Sweep callback: one entry fewer.  Caller holds the lock exclusively. */
-static bool
-rl_forget(void *entry)
+/* The bucket of key, or NULL.  Caller holds the lock. */
+static inline RateEntry *
+rl_find(const RateKey *key)
 {
-	rl_shared->count--;
-	return true;
-}
-
-static bool
-rl_periodic(void)
-{
-	int			nentries;
-	char		detail[64];
-
-	/* the supervisor's total since it started */
-	rl_swept += fnd_dbname_sweep_dropped(rl_table, rl_lock(), rl_forget);
-	LWLockAcquire(rl_lock(), LW_SHARED);
-	nentries = rl_shared->count;
-	LWLockRelease(rl_lock());
-	snprintf(detail, sizeof(detail), "%d buckets; %d removed with dropped databases",
-			 nentries, rl_swept);
-	fnd_service_set_detail(detail);
-	return false;
+	return fnd_dbtable_find(&rl_table, key, fnd_dbtable_hash(&rl_table, key));
 }
 
 static inline void
 rl_key_from_arg(FunctionCallInfo fcinfo, RateKey *key)
 {
-	fnd_dbname_key_from_arg(fcinfo, 0, "bucket name", key);
+	fnd_dbkey_from_arg(fcinfo, 0, "bucket name", key);
 }
 
 /* The level of e drained to `now`.  Caller holds e's spinlock. */
@@ -218,72 +161,63 @@ rl_retry_after_us(double level, int limit, int64 per_us)
 }
 
 /*
+ * A drained bucket to recycle, or NULL.  Caller holds the lock exclusively.
+ */
+static RateEntry *
+rl_drained_bucket(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	RateEntry  *e;
+
+	hash_seq_init(&seq, rl_table.htab);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		bool		drained;
+
+		SpinLockAcquire(&e->mutex);
+		drained = rl_level_at(e, now) <= RL_EPSILON;
+		SpinLockRelease(&e->mutex);
+		if (drained)
+		{
+			hash_seq_term(&seq);
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/*
  * Find or create the bucket for key.  Returns with the LWLock held (shared
- * when the bucket existed, exclusive when it had to be made), or raises.
+ * when the bucket existed, exclusive when it had to be made), or raises
+ * FN902 when the table is full and no bucket has drained.
  */
 static RateEntry *
 rl_find_or_create(const RateKey *key, TimestampTz now)
 {
+	uint32		hash = fnd_dbtable_hash(&rl_table, key);
 	RateEntry  *e;
-	bool		found;
 
 	LWLockAcquire(rl_lock(), LW_SHARED);
-	e = hash_search(rl_table, key, HASH_FIND, NULL);
+	e = fnd_dbtable_find(&rl_table, key, hash);
 	if (e != NULL)
 		return e;
 	LWLockRelease(rl_lock());
 
 	LWLockAcquire(rl_lock(), LW_EXCLUSIVE);
-	e = hash_search(rl_table, key, HASH_FIND, NULL);
+	e = fnd_dbtable_find(&rl_table, key, hash);
 	if (e != NULL)
 		return e;				/* someone else made it meanwhile */
 
-	if (rl_shared->count >= rl_max_buckets)
-	{
-		/* recycle a drained bucket: it holds nothing a new one wouldn't */
-		HASH_SEQ_STATUS seq;
-		RateEntry  *victim;
-		RateKey		vkey;
-		bool		drained = false;
-
-		hash_seq_init(&seq, rl_table);
-		while ((victim = hash_seq_search(&seq)) != NULL)
-		{
-			SpinLockAcquire(&victim->mutex);
-			drained = rl_level_at(victim, now) <= RL_EPSILON;
-			SpinLockRelease(&victim->mutex);
-			if (drained)
-			{
-				hash_seq_term(&seq);
-				break;
-			}
-		}
-		if (!drained)
-		{
-			LWLockRelease(rl_lock());
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("too many rate-limit buckets"),
-					 errdetail("All %d buckets allowed by foundation.max_rate_buckets are in use and none has drained.",
-							   rl_max_buckets),
-					 errhint("Raise foundation.max_rate_buckets and restart the server.")));
-		}
-		memcpy(&vkey, &victim->key, sizeof(RateKey));
-		hash_search(rl_table, &vkey, HASH_REMOVE, NULL);
-		rl_shared->count--;
-	}
-
-	e = hash_search(rl_table, key, HASH_ENTER_NULL, &found);
+	e = fnd_dbtable_insert(&rl_table, key, hash, InvalidOid);
 	if (e == NULL)
 	{
-		LWLockRelease(rl_lock());
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many rate-limit buckets"),
-				 errdetail("Shared memory for rate-limit buckets is exhausted.")));
+		/* full: recycle a drained bucket, it holds nothing a new one wouldn't */
+		RateEntry  *victim = rl_drained_bucket(now);
+
+		if (victim != NULL)
+			fnd_dbtable_remove(&rl_table, victim);
+		e = fnd_dbtable_enter(&rl_table, key, hash, InvalidOid);
 	}
-	rl_shared->count++;
-	memset((char *) e + sizeof(RateKey), 0, sizeof(RateEntry) - sizeof(RateKey));
 	SpinLockInit(&e->mutex);
 	e->updated = now;
 	return e;
@@ -425,7 +359,7 @@ fnd_rate_status(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	LWLockAcquire(rl_lock(), LW_SHARED);
-	e = hash_search(rl_table, &key, HASH_FIND, NULL);
+	e = rl_find(&key);
 	if (e != NULL)
 	{
 		rl_snapshot(e, fnd_now(), &snap);
@@ -449,60 +383,49 @@ Datum
 fnd_rate_reset(PG_FUNCTION_ARGS)
 {
 	RateKey		key;
+	RateEntry  *e;
 	bool		found;
 
 	rl_key_from_arg(fcinfo, &key);
 	LWLockAcquire(rl_lock(), LW_EXCLUSIVE);
-	hash_search(rl_table, &key, HASH_REMOVE, &found);
+	e = rl_find(&key);
+	found = (e != NULL);
 	if (found)
-		rl_shared->count--;
+		fnd_dbtable_remove(&rl_table, e);
 	LWLockRelease(rl_lock());
 	PG_RETURN_BOOL(found);
+}
+
+static bool
+rl_copy_row(const void *entry, void *row, void *arg)
+{
+	RateEntry  *e = (RateEntry *) entry;
+	RateSnap   *r = (RateSnap *) row;
+
+	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
+	rl_snapshot(e, *(TimestampTz *) arg, r);
+	return true;
+}
+
+/* bucket, the fnd_rate_status columns, allowed, rejected */
+static void
+rl_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const RateSnap *r = (const RateSnap *) row;
+
+	values[0] = CStringGetTextDatum(r->name);
+	rl_snap_values(r, values + 1, nulls + 1);
+	values[5] = Int64GetDatum(r->allowed);
+	values[6] = Int64GetDatum(r->rejected);
 }
 
 /* fnd_rate_list() -> every bucket of this database, for fnd_rate_limits */
 Datum
 fnd_rate_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	RateEntry  *e;
-	RateSnap   *rows;
-	int			n = 0;
-	int			cap;
-	int			i;
-	TimestampTz now;
+	TimestampTz now = fnd_now();
 
-	fnd_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	now = fnd_now();
-
-	/* copy under the lock (palloc is fine under an LWLock), build after */
-	LWLockAcquire(rl_lock(), LW_SHARED);
-	cap = Max(rl_shared->count, 1);
-	rows = palloc(sizeof(RateSnap) * cap);
-	hash_seq_init(&seq, rl_table);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId || n >= cap)
-			continue;
-		memcpy(rows[n].name, e->key.name, FND_NAME_BUFSZ);
-		rl_snapshot(e, now, &rows[n]);
-		n++;
-	}
-	LWLockRelease(rl_lock());
-
-	for (i = 0; i < n; i++)
-	{
-		Datum		values[7];
-		bool		nulls[7] = {0};
-
-		values[0] = CStringGetTextDatum(rows[i].name);
-		rl_snap_values(&rows[i], values + 1, nulls + 1);
-		values[5] = Int64GetDatum(rows[i].allowed);
-		values[6] = Int64GetDatum(rows[i].rejected);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	fnd_dbtable_list(fcinfo, &rl_table, sizeof(RateSnap), rl_copy_row,
+					 &now, rl_row_values);
 	return (Datum) 0;
 }

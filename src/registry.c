@@ -4,8 +4,10 @@
  *	  Registry: named entries owned by a session or, with a lease, by a
  *	  role, each with jsonb metadata; lookups, listings, containment search.
  *
- * State lives in one shared hash table keyed by (database, namespace,
- * name), sized by foundation.max_registry_entries across all databases.
+ * State lives in one shared table keyed by (database, namespace, name)
+ * (dbtable.h), sized by foundation.max_registry_entries across all
+ * databases, with at most foundation.max_registry_entries_per_role entries
+ * per owning role.
  * Metadata documents live in the shared value area (shmem.c), as the jsonb
  * varlena the caller's document became after merging it over the basic
  * keys; an entry holds its dsa_pointer and size.  A document is never
@@ -17,7 +19,10 @@
  *	  point at.
  *	- Readers (fnd_lookup, listings, stats, the supervisor's scan) take it
  *	  shared, so lookups never wait for each other; they copy what they need
- *	  and release it before building result tuples or reading catalogs.
+ *	  and release it before building result tuples, reading catalogs or
+ *	  doing work whose cost the caller controls: a metadata search copies
+ *	  the namespace's documents out and tests containment after releasing
+ *	  it, checking for interrupts between documents.
  *	- Writers (register, unregister, update, renew, session exit, the sweep)
  *	  take it exclusive.  fnd_register allocates and fills the new metadata
  *	  document before taking it (and frees it again if the name is taken);
@@ -34,14 +39,14 @@
  * removed by fnd_reg_session_exit when that session ends, however it ends.
  * A leased entry belongs to its role, survives its session and is dead once
  * its expiry passes: every access treats it as absent (writers remove it on
- * the spot), and the supervisor's periodic pass sweeps the rest.
+ * the spot), and the supervisor's periodic pass sweeps the rest, and the
+ * entries of dropped databases.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -60,19 +65,22 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "dbtable.h"
 
 /*
- * One entry.  The whole struct is dynahash's key (keysize == entrysize):
- * its identity is (dbid, namespace, name), the only fields fnd_reg_hash and
- * fnd_reg_match read, and HASH_ENTER copies an entry built by the caller in
- * one go.  Fixed fields come first and the names last, so a lookup of a
- * short name touches the first two cache lines of the entry only.
+ * The key: the namespace, a NUL, then the name (fnd_reg_key), as one name
+ * of the dbtable key, so that the table's hash and match apply.  A
+ * namespace has no NUL byte, so the split is unambiguous.
  */
+typedef struct FndRegKey
+{
+	FND_DBKEY_FIELDS(2 * FND_NAME_BUFSZ);
+} FndRegKey;
+
 typedef struct FndRegEntry
 {
-	Oid			dbid;
-	uint16		nslen;
-	uint16		namelen;
+	FndRegKey	key;			/* hash key: must be first */
+	uint16		nslen;			/* bytes of the namespace in key.name */
 	bool		leased;
 	Oid			owner_role;
 	FndSession	owner;			/* the session that registered it */
@@ -81,12 +89,10 @@ typedef struct FndRegEntry
 	TimestampTz expires_at;		/* leased entries only */
 	dsa_pointer metadata;		/* Jsonb in the value area */
 	uint32		metadata_size;
-	/* the namespace, then the name, zero-padded: see fnd_reg_key() */
-	char		names[2 * FND_NAME_BUFSZ];
 } FndRegEntry;
 
-#define FND_REG_NS(e)		((e)->names)
-#define FND_REG_NAME(e)		((e)->names + (e)->nslen)
+#define FND_REG_NS(k)		((k)->name)
+#define FND_REG_NAME(k)		((k)->name + fnd_reg_nslen(k) + 1)
 
 typedef struct FndRegShared
 {
@@ -97,7 +103,7 @@ typedef struct FndRegShared
 /* A copy of an entry, made under the lock, turned into a row after it. */
 typedef struct FndRegRow
 {
-	char	   *names;			/* namespace then name, palloc'd */
+	char	   *names;			/* namespace, NUL, name; palloc'd */
 	int			nslen;
 	int			namelen;
 	int			pid;
@@ -110,16 +116,34 @@ typedef struct FndRegRow
 
 #define FND_REG_NCOLS	7
 
+static bool fnd_reg_forget(void *entry);
+
+static FndDbTable fnd_reg_table = {
+	.name = "foundation registry entries",
+	.title = "registry",
+	.noun = "registry entries",
+	.service = &fnd_registry_service,
+	.first_lwlock = 0,
+	.partitions = 1,
+	.keysize = sizeof(FndRegKey),
+	.entrysize = sizeof(FndRegEntry),
+	.errcode = ERRCODE_FND_REGISTRY_FULL,
+	.max_name = "foundation.max_registry_entries",
+	.max_desc = "Maximum number of registry entries, across all databases.",
+	.max_default = 10000,
+	.full_hint = "Unregister entries, or raise foundation.max_registry_entries (needs a restart).",
+	.quota_name = "foundation.max_registry_entries_per_role",
+	.quota_desc = "Maximum number of registry entries one role may own, across all databases.",
+	.forget = fnd_reg_forget,
+};
+
 /* settings */
-static int	fnd_max_registry_entries = 10000;
 static int	fnd_max_metadata_bytes = 8192;
 
 /* shared state, set in shmem_startup (inherited by every backend) */
 static FndRegShared *fnd_reg_shared = NULL;
-static HTAB *fnd_reg_table = NULL;
 
 /* backend-local */
-static LWLock *fnd_reg_lock_ptr = NULL;
 static bool fnd_reg_owns_session_entries = false;
 static Jsonb *fnd_reg_basic = NULL;
 static Oid	fnd_reg_role_oid = InvalidOid;
@@ -144,21 +168,11 @@ PG_FUNCTION_INFO_V1(fnd_registry_stats);
 static void
 fnd_reg_define_settings(bool preloading)
 {
-	if (preloading)
-		DefineCustomIntVariable("foundation.max_registry_entries",
-								"Maximum number of registry entries, across all databases.",
-								"When the registry is full, fnd_register raises FN103.",
-								&fnd_max_registry_entries,
-								10000,
-								1,
-								10000000,
-								PGC_POSTMASTER,
-								0,
-								NULL, NULL, NULL);
+	fnd_dbtable_define(&fnd_reg_table, preloading);
 
 	DefineCustomIntVariable("foundation.max_metadata_bytes",
 							"Largest metadata document a registry entry may hold.",
-							"Measured as stored jsonb, basic keys included; larger documents raise FN003.",
+							"Measured as stored jsonb, basic keys included; larger documents raise FN003.  Also the largest filter fnd_find_services_by_metadata accepts.",
 							&fnd_max_metadata_bytes,
 							8192,
 							64,
@@ -172,75 +186,47 @@ static Size
 fnd_reg_shmem_size(void)
 {
 	return add_size(MAXALIGN(sizeof(FndRegShared)),
-					hash_estimate_size(fnd_max_registry_entries,
-									   sizeof(FndRegEntry)));
-}
-
-/*
- * Hash only the bytes in use: keys are mostly padding, and a lookup
- * hashes one key per call.
- */
-static uint32
-fnd_reg_hash(const void *key, Size keysize)
-{
-	const FndRegEntry *k = (const FndRegEntry *) key;
-	uint32		h;
-
-	h = hash_bytes_uint32((uint32) k->dbid ^ ((uint32) k->nslen << 16));
-	return hash_combine(h, hash_bytes((const unsigned char *) k->names,
-									  k->nslen + k->namelen));
-}
-
-/* 0 when the keys are equal, as dynahash wants */
-static int
-fnd_reg_match(const void *key1, const void *key2, Size keysize)
-{
-	const FndRegEntry *a = (const FndRegEntry *) key1;
-	const FndRegEntry *b = (const FndRegEntry *) key2;
-
-	if (a->dbid != b->dbid || a->nslen != b->nslen || a->namelen != b->namelen)
-		return 1;
-	return memcmp(a->names, b->names, a->nslen + a->namelen) != 0;
+					fnd_dbtable_shmem_size(&fnd_reg_table));
 }
 
 static void
 fnd_reg_shmem_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
 
 	fnd_reg_shared = ShmemInitStruct("foundation registry",
 									 sizeof(FndRegShared), &found);
 	if (!found)
 		memset(fnd_reg_shared, 0, sizeof(FndRegShared));
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FndRegEntry);
-	info.entrysize = sizeof(FndRegEntry);
-	info.hash = fnd_reg_hash;
-	info.match = fnd_reg_match;
-	fnd_reg_table = ShmemInitHash("foundation registry entries",
-								  fnd_max_registry_entries,
-								  fnd_max_registry_entries,
-								  &info,
-								  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
+	fnd_dbtable_startup(&fnd_reg_table);
 }
 
-static LWLock *
+/* The namespace's length in a key: the name follows it after a NUL. */
+static inline int
+fnd_reg_nslen(const FndRegKey *key)
+{
+	return (int) strlen(key->name);
+}
+
+static inline LWLock *
 fnd_reg_lock(void)
 {
-	if (fnd_reg_lock_ptr == NULL)
-		fnd_reg_lock_ptr = &fnd_lwlocks(&fnd_registry_service)[0].lock;
-	return fnd_reg_lock_ptr;
+	return fnd_dbtable_lock(&fnd_reg_table);
 }
 
 static void
 fnd_reg_require(void)
 {
 	fnd_require_shmem();
-	if (fnd_reg_table == NULL)
+	if (fnd_reg_table.htab == NULL)
 		elog(ERROR, "foundation registry shared memory is not initialized");
-	(void) fnd_reg_lock();
+}
+
+static inline FndRegEntry *
+fnd_reg_find(const FndRegKey *key)
+{
+	return fnd_dbtable_find(&fnd_reg_table, key,
+							fnd_dbtable_hash(&fnd_reg_table, key));
 }
 
 static inline bool
@@ -260,8 +246,23 @@ fnd_reg_remove(FndRegEntry *e)
 
 	if (e->leased)
 		fnd_reg_shared->nleased--;
-	hash_search(fnd_reg_table, e, HASH_REMOVE, NULL);
+	fnd_dbtable_remove(&fnd_reg_table, e);
 	fnd_value_free(md);
+}
+
+/*
+ * Sweep of a dropped database: release what the entry holds; the sweep
+ * removes it.  Caller holds the registry lock exclusively.
+ */
+static bool
+fnd_reg_forget(void *entry)
+{
+	FndRegEntry *e = (FndRegEntry *) entry;
+
+	if (e->leased)
+		fnd_reg_shared->nleased--;
+	fnd_value_free(e->metadata);
+	return true;
 }
 
 /*
@@ -277,7 +278,7 @@ fnd_reg_sweep_locked(TimestampTz now)
 
 	if (fnd_reg_shared->nleased == 0)
 		return 0;
-	hash_seq_init(&status, fnd_reg_table);
+	hash_seq_init(&status, fnd_reg_table.htab);
 	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
 	{
 		if (fnd_reg_is_expired(e, now))
@@ -290,38 +291,34 @@ fnd_reg_sweep_locked(TimestampTz now)
 	return removed;
 }
 
+/* Scan step: has e's lease run out at *arg? */
+static bool
+fnd_reg_expired_visit(void *entry, void *arg)
+{
+	return fnd_reg_is_expired((FndRegEntry *) entry, *(TimestampTz *) arg);
+}
+
 /*
- * Supervisor: sweep expired leases of every database.  A scan under the
- * shared lock finds out whether there is anything to do, so the exclusive
- * lock is taken only when a lease has actually run out.
+ * Supervisor: sweep expired leases of every database, and the entries of
+ * dropped databases.  A scan under the shared lock finds out whether a
+ * lease has run out, so the exclusive lock is taken only when one has.
  */
 static bool
 fnd_reg_periodic(void)
 {
-	HASH_SEQ_STATUS status;
-	FndRegEntry *e;
 	TimestampTz now = fnd_now();
-	int			expired = 0;
 	int			removed = 0;
-	long		entries;
+	int			dropped;
+	int			entries;
 	int			leased;
 	char		detail[FND_STATUS_TEXT];
 
 	fnd_reg_require();
 
-	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
-	if (fnd_reg_shared->nleased > 0)
-	{
-		hash_seq_init(&status, fnd_reg_table);
-		while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
-		{
-			if (fnd_reg_is_expired(e, now))
-				expired++;
-		}
-	}
-	LWLockRelease(fnd_reg_lock());
-
-	if (expired > 0)
+	/* nleased read without the lock: a hint, the scan decides */
+	if (fnd_reg_shared->nleased > 0 &&
+		fnd_dbtable_scan(&fnd_reg_table, LW_SHARED, fnd_reg_expired_visit,
+						 &now) > 0)
 	{
 		LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
 		removed = fnd_reg_sweep_locked(now);
@@ -329,17 +326,31 @@ fnd_reg_periodic(void)
 		fnd_telemetry_count("foundation.registry.expirations", removed);
 	}
 
+	dropped = fnd_dbtable_sweep_dropped(&fnd_reg_table);
+
 	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
-	entries = hash_get_num_entries(fnd_reg_table);
+	entries = fnd_dbtable_count(&fnd_reg_table);
 	leased = fnd_reg_shared->nleased;
 	LWLockRelease(fnd_reg_lock());
 
 	fnd_telemetry_gauge("foundation.registry.entries", (double) entries);
 	snprintf(detail, sizeof(detail),
-			 "%ld of %d entries, %d leased; last pass removed %d expired",
-			 entries, fnd_max_registry_entries, leased, removed);
+			 "%d of %d entries, %d leased; last pass removed %d expired, %d of dropped databases",
+			 entries, fnd_reg_table.max_entries, leased, removed, dropped);
 	fnd_service_set_detail(detail);
 	return false;
+}
+
+/* Scan step at session exit: remove e if this session owns it unleased. */
+static bool
+fnd_reg_leave(void *entry, void *arg)
+{
+	FndRegEntry *e = (FndRegEntry *) entry;
+
+	if (e->leased || !fnd_session_is_me(&e->owner))
+		return false;
+	fnd_reg_remove(e);
+	return true;
 }
 
 /*
@@ -349,20 +360,9 @@ fnd_reg_periodic(void)
 static void
 fnd_reg_session_exit(void)
 {
-	HASH_SEQ_STATUS status;
-	FndRegEntry *e;
-
-	if (!fnd_reg_owns_session_entries || fnd_reg_table == NULL)
+	if (!fnd_reg_owns_session_entries || fnd_reg_table.htab == NULL)
 		return;
-
-	LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
-	hash_seq_init(&status, fnd_reg_table);
-	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
-	{
-		if (!e->leased && fnd_session_is_me(&e->owner))
-			fnd_reg_remove(e);
-	}
-	LWLockRelease(fnd_reg_lock());
+	fnd_dbtable_scan(&fnd_reg_table, LW_EXCLUSIVE, fnd_reg_leave, NULL);
 	fnd_reg_owns_session_entries = false;
 }
 
@@ -385,22 +385,23 @@ const FndService fnd_registry_service = {
  */
 
 /*
- * Fill the identity of key from arguments 0 (namespace) and 1 (name).
- * fnd_check_name writes FND_NAME_BUFSZ zero-padded bytes; the name goes
- * right after the namespace (at most FND_NAME_MAX bytes), so both fit in
- * names[] and the name is NUL-terminated.
+ * The key of arguments 0 (namespace) and 1 (name).  fnd_check_name writes
+ * FND_NAME_BUFSZ zero-padded bytes; the name goes right after the
+ * namespace's NUL (at most FND_NAME_MAX + 1 bytes in), so both fit and the
+ * name is NUL-terminated.
  */
 static void
-fnd_reg_key(FunctionCallInfo fcinfo, FndRegEntry *key)
+fnd_reg_key(FunctionCallInfo fcinfo, FndRegKey *key)
 {
 	text	   *ns = fnd_arg_text(fcinfo, 0, "namespace");
 	text	   *nm = fnd_arg_text(fcinfo, 1, "name");
+	int			nslen = VARSIZE_ANY_EXHDR(ns);
 
 	key->dbid = MyDatabaseId;
-	fnd_check_name(ns, "namespace", key->names);
-	key->nslen = (uint16) VARSIZE_ANY_EXHDR(ns);
-	fnd_check_name(nm, "name", key->names + key->nslen);
-	key->namelen = (uint16) VARSIZE_ANY_EXHDR(nm);
+	key->charged_role = InvalidOid;
+	fnd_check_name(ns, "namespace", key->name);
+	fnd_check_name(nm, "name", key->name + nslen + 1);
+	key->len = (uint16) (nslen + 1 + VARSIZE_ANY_EXHDR(nm));
 }
 
 static const char *
@@ -548,12 +549,12 @@ static void
 fnd_reg_copy_row(const FndRegEntry *e, FndRegRow *r, bool with_names)
 {
 	r->nslen = e->nslen;
-	r->namelen = e->namelen;
+	r->namelen = e->key.len - e->nslen - 1;
 	r->names = NULL;
 	if (with_names)
 	{
-		r->names = (char *) palloc(e->nslen + e->namelen);
-		memcpy(r->names, e->names, e->nslen + e->namelen);
+		r->names = (char *) palloc(e->key.len);
+		memcpy(r->names, e->key.name, e->key.len);
 	}
 	r->pid = e->owner.pid;
 	r->owner_role = e->owner_role;
@@ -629,12 +630,12 @@ fnd_reg_init_srf(FunctionCallInfo fcinfo)
 }
 
 static void
-fnd_reg_not_registered(const FndRegEntry *key)
+fnd_reg_not_registered(const FndRegKey *key)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FND_NOT_REGISTERED),
-			 errmsg("no registry entry \"%s\" in namespace \"%.*s\"",
-					FND_REG_NAME(key), key->nslen, FND_REG_NS(key)),
+			 errmsg("no registry entry \"%s\" in namespace \"%s\"",
+					FND_REG_NAME(key), FND_REG_NS(key)),
 			 errdetail("Nothing live is registered under this name in this database; a leased entry whose lease ran out is gone.")));
 }
 
@@ -647,7 +648,7 @@ fnd_reg_not_registered(const FndRegEntry *key)
  * looked up again afterwards.
  */
 static FndRegEntry *
-fnd_reg_acquire_managed(const FndRegEntry *key)
+fnd_reg_acquire_managed(const FndRegKey *key)
 {
 	Oid			me = GetUserId();
 	Oid			checked = InvalidOid;
@@ -658,7 +659,7 @@ fnd_reg_acquire_managed(const FndRegEntry *key)
 		Oid			role;
 
 		LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
-		e = (FndRegEntry *) hash_search(fnd_reg_table, key, HASH_FIND, NULL);
+		e = fnd_reg_find(key);
 		if (e != NULL && fnd_reg_is_expired(e, fnd_now()))
 		{
 			fnd_reg_remove(e);
@@ -674,8 +675,8 @@ fnd_reg_acquire_managed(const FndRegEntry *key)
 		if (!fnd_role_may_manage(role))
 			ereport(ERROR,
 					(errcode(ERRCODE_FND_NOT_OWNER),
-					 errmsg("registry entry \"%s\" in namespace \"%.*s\" belongs to another role",
-							FND_REG_NAME(key), key->nslen, FND_REG_NS(key)),
+					 errmsg("registry entry \"%s\" in namespace \"%s\" belongs to another role",
+							FND_REG_NAME(key), FND_REG_NS(key)),
 					 errdetail("It is owned by role \"%s\".", fnd_reg_role_string(role)),
 					 errhint("Only the owning role, its members and superusers may unregister, update or renew an entry.")));
 		checked = role;
@@ -688,21 +689,65 @@ fnd_reg_acquire_managed(const FndRegEntry *key)
  */
 
 /*
+ * fnd_register found a live entry under key: FN101, after freeing the
+ * document it had stored and releasing the lock.
+ */
+static void
+fnd_reg_conflict(const FndRegEntry *e, const FndRegKey *key, dsa_pointer dp)
+{
+	bool		other_leased = e->leased;
+	int			other_pid = e->owner.pid;
+	TimestampTz other_expiry = e->expires_at;
+
+	fnd_value_free(dp);
+	LWLockRelease(fnd_reg_lock());
+	fnd_telemetry_count("foundation.registry.conflicts", 1);
+	ereport(ERROR,
+			(errcode(ERRCODE_FND_ALREADY_REGISTERED),
+			 errmsg("name \"%s\" is already registered in namespace \"%s\"",
+					FND_REG_NAME(key), FND_REG_NS(key)),
+			 other_leased ?
+			 errdetail("It is leased until %s.", timestamptz_to_str(other_expiry)) :
+			 errdetail("It is held by the session with pid %d.", other_pid)));
+}
+
+/*
+ * Create the entry for key, owned by the current role; when the table or
+ * the role's quota is full, expired leases make room before we give up
+ * (FN103, after freeing dp).  Caller holds the lock exclusively.
+ */
+static FndRegEntry *
+fnd_reg_insert(const FndRegKey *key, TimestampTz now, dsa_pointer dp)
+{
+	uint32		hash = fnd_dbtable_hash(&fnd_reg_table, key);
+	FndRegEntry *e;
+
+	e = fnd_dbtable_insert(&fnd_reg_table, key, hash, GetUserId());
+	if (e == NULL && fnd_reg_sweep_locked(now) > 0)
+		e = fnd_dbtable_insert(&fnd_reg_table, key, hash, GetUserId());
+	if (e == NULL)
+	{
+		fnd_value_free(dp);
+		fnd_telemetry_count("foundation.registry.full", 1);
+		fnd_dbtable_raise_full(&fnd_reg_table, GetUserId());
+	}
+	return e;
+}
+
+/*
  * fnd_register(namespace, name, metadata jsonb DEFAULT '{}',
  *				lease interval DEFAULT NULL) RETURNS void
  */
 Datum
 fnd_register(PG_FUNCTION_ARGS)
 {
-	FndRegEntry key;
+	FndRegKey	key;
 	Jsonb	   *md;
 	bool		leased = !PG_ARGISNULL(3);
 	int64		lease_usec = 0;
 	dsa_pointer dp;
 	FndRegEntry *e;
-	bool		found;
 	TimestampTz now;
-	long		nentries;
 
 	fnd_reg_require();
 	fnd_reg_key(fcinfo, &key);
@@ -722,7 +767,7 @@ fnd_register(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
 	now = fnd_now();
-	e = (FndRegEntry *) hash_search(fnd_reg_table, &key, HASH_FIND, NULL);
+	e = fnd_reg_find(&key);
 	if (e != NULL && fnd_reg_is_expired(e, now))
 	{
 		fnd_reg_remove(e);
@@ -730,46 +775,10 @@ fnd_register(PG_FUNCTION_ARGS)
 		e = NULL;
 	}
 	if (e != NULL)
-	{
-		bool		other_leased = e->leased;
-		int			other_pid = e->owner.pid;
-		TimestampTz other_expiry = e->expires_at;
+		fnd_reg_conflict(e, &key, dp);
 
-		fnd_value_free(dp);
-		LWLockRelease(fnd_reg_lock());
-		fnd_telemetry_count("foundation.registry.conflicts", 1);
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_ALREADY_REGISTERED),
-				 errmsg("name \"%s\" is already registered in namespace \"%.*s\"",
-						FND_REG_NAME(&key), key.nslen, FND_REG_NS(&key)),
-				 other_leased ?
-				 errdetail("It is leased until %s.", timestamptz_to_str(other_expiry)) :
-				 errdetail("It is held by the session with pid %d.", other_pid)));
-	}
-
-	/* full: expired leases make room before we give up */
-	nentries = hash_get_num_entries(fnd_reg_table);
-	if (nentries >= fnd_max_registry_entries)
-	{
-		fnd_reg_sweep_locked(now);
-		nentries = hash_get_num_entries(fnd_reg_table);
-	}
-	e = NULL;
-	if (nentries < fnd_max_registry_entries)
-		e = (FndRegEntry *) hash_search(fnd_reg_table, &key, HASH_ENTER_NULL, &found);
-	if (e == NULL)
-	{
-		fnd_value_free(dp);
-		LWLockRelease(fnd_reg_lock());
-		fnd_telemetry_count("foundation.registry.full", 1);
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_REGISTRY_FULL),
-				 errmsg("registry is full"),
-				 errdetail("It holds %ld entries across all databases; foundation.max_registry_entries is %d.",
-						   nentries, fnd_max_registry_entries),
-				 errhint("Unregister entries, or raise foundation.max_registry_entries (needs a restart).")));
-	}
-
+	e = fnd_reg_insert(&key, now, dp);
+	e->nslen = (uint16) fnd_reg_nslen(&key);
 	fnd_session_self(&e->owner);
 	e->owner_role = GetUserId();
 	e->leased = leased;
@@ -794,7 +803,7 @@ Datum
 fnd_lookup(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FndRegEntry key;
+	FndRegKey	key;
 	FndRegEntry *e;
 	FndRegRow	row;
 	bool		found = false;
@@ -805,7 +814,7 @@ fnd_lookup(PG_FUNCTION_ARGS)
 	desc = fnd_reg_init_srf(fcinfo);
 
 	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
-	e = (FndRegEntry *) hash_search(fnd_reg_table, &key, HASH_FIND, NULL);
+	e = fnd_reg_find(&key);
 	if (e != NULL && !(e->leased && e->expires_at <= fnd_now()))
 	{
 		fnd_reg_copy_row(e, &row, false);
@@ -825,7 +834,7 @@ fnd_lookup(PG_FUNCTION_ARGS)
 Datum
 fnd_unregister(PG_FUNCTION_ARGS)
 {
-	FndRegEntry key;
+	FndRegKey	key;
 	FndRegEntry *e;
 
 	fnd_reg_require();
@@ -848,7 +857,7 @@ fnd_unregister(PG_FUNCTION_ARGS)
 Datum
 fnd_update_metadata(PG_FUNCTION_ARGS)
 {
-	FndRegEntry key;
+	FndRegKey	key;
 	Jsonb	   *md;
 	dsa_pointer dp;
 	FndRegEntry *e;
@@ -883,7 +892,7 @@ fnd_update_metadata(PG_FUNCTION_ARGS)
 Datum
 fnd_renew(PG_FUNCTION_ARGS)
 {
-	FndRegEntry key;
+	FndRegKey	key;
 	FndRegEntry *e;
 	TimestampTz expiry;
 
@@ -901,8 +910,8 @@ fnd_renew(PG_FUNCTION_ARGS)
 		LWLockRelease(fnd_reg_lock());
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("registry entry \"%s\" in namespace \"%.*s\" has no lease",
-						FND_REG_NAME(&key), key.nslen, FND_REG_NS(&key)),
+				 errmsg("registry entry \"%s\" in namespace \"%s\" has no lease",
+						FND_REG_NAME(&key), FND_REG_NS(&key)),
 				 errdetail("It belongs to its session and lives as long as that session does."),
 				 errhint("Register it with a lease to renew it.")));
 	}
@@ -925,11 +934,75 @@ fnd_reg_row_cmp(const void *a, const void *b)
 	if (c == 0)
 		c = ra->nslen - rb->nslen;
 	if (c == 0)
-		c = memcmp(ra->names + ra->nslen, rb->names + rb->nslen,
+		c = memcmp(ra->names + ra->nslen + 1, rb->names + rb->nslen + 1,
 				   Min(ra->namelen, rb->namelen));
 	if (c == 0)
 		c = ra->namelen - rb->namelen;
 	return c;
+}
+
+/* Which entries fnd_reg_copy_rows copies. */
+typedef struct FndRegWanted
+{
+	const char *ns;				/* only this namespace, or NULL */
+	int			nslen;
+	TimestampTz now;
+} FndRegWanted;
+
+static bool
+fnd_reg_copy_wanted(const void *entry, void *row, void *arg)
+{
+	const FndRegEntry *e = (const FndRegEntry *) entry;
+	FndRegWanted *w = (FndRegWanted *) arg;
+
+	if (fnd_reg_is_expired(e, w->now))
+		return false;
+	if (w->ns != NULL &&
+		(e->nslen != w->nslen || memcmp(FND_REG_NS(&e->key), w->ns, w->nslen) != 0))
+		return false;
+	fnd_reg_copy_row(e, (FndRegRow *) row, true);
+	return true;
+}
+
+/*
+ * Copies of every live entry of this database, optionally only of one
+ * namespace, made under the shared lock.  Copying is bounded by the value
+ * memory; anything whose cost the caller controls is done afterwards.
+ */
+static FndRegRow *
+fnd_reg_copy_rows(const char *ns, int nslen, int *nrows)
+{
+	FndRegWanted w = {ns, nslen, fnd_now()};
+
+	return fnd_dbtable_collect(&fnd_reg_table, sizeof(FndRegRow),
+							   fnd_reg_copy_wanted, &w, nrows);
+}
+
+/*
+ * Keep the rows whose metadata contains filter, in place; returns how many.
+ * Without any lock, and interruptible between documents: a large filter
+ * against large documents may take long.
+ */
+static int
+fnd_reg_filter_rows(FndRegRow *rows, int nrows, Jsonb *filter)
+{
+	int			kept = 0;
+	int			i;
+
+	for (i = 0; i < nrows; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (DatumGetBool(DirectFunctionCall2(jsonb_contains,
+											 JsonbPGetDatum(rows[i].metadata),
+											 JsonbPGetDatum(filter))))
+			rows[kept++] = rows[i];
+		else
+		{
+			pfree(rows[i].metadata);
+			pfree(rows[i].names);
+		}
+	}
+	return kept;
 }
 
 /*
@@ -942,50 +1015,27 @@ fnd_reg_emit_list(FunctionCallInfo fcinfo, const char *ns, int nslen,
 				  Jsonb *filter)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	FndRegEntry *e;
 	FndRegRow  *rows;
 	TupleDesc	desc;
-	int			nrows = 0;
-	int			maxrows = 16;
-	TimestampTz now;
+	int			nrows;
 	int			i;
 
 	desc = fnd_reg_init_srf(fcinfo);
-	rows = (FndRegRow *) palloc(maxrows * sizeof(FndRegRow));
-
-	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
-	now = fnd_now();
-	hash_seq_init(&status, fnd_reg_table);
-	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
-	{
-		if (e->dbid != MyDatabaseId || fnd_reg_is_expired(e, now))
-			continue;
-		if (ns != NULL &&
-			(e->nslen != nslen || memcmp(FND_REG_NS(e), ns, nslen) != 0))
-			continue;
-		if (filter != NULL &&
-			!DatumGetBool(DirectFunctionCall2(jsonb_contains,
-											  PointerGetDatum(fnd_value_address(e->metadata)),
-											  JsonbPGetDatum(filter))))
-			continue;
-		if (nrows == maxrows)
-		{
-			maxrows *= 2;
-			rows = (FndRegRow *) repalloc(rows, maxrows * sizeof(FndRegRow));
-		}
-		fnd_reg_copy_row(e, &rows[nrows++], true);
-	}
-	LWLockRelease(fnd_reg_lock());
+	rows = fnd_reg_copy_rows(ns, nslen, &nrows);
+	if (filter != NULL)
+		nrows = fnd_reg_filter_rows(rows, nrows, filter);
 
 	qsort(rows, nrows, sizeof(FndRegRow), fnd_reg_row_cmp);
 	for (i = 0; i < nrows; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		fnd_reg_put_row(rsinfo->setResult, desc,
 						PointerGetDatum(cstring_to_text_with_len(rows[i].names,
 																 rows[i].nslen)),
-						PointerGetDatum(cstring_to_text_with_len(rows[i].names + rows[i].nslen,
+						PointerGetDatum(cstring_to_text_with_len(rows[i].names + rows[i].nslen + 1,
 																 rows[i].namelen)),
 						&rows[i]);
+	}
 }
 
 /* fnd_list_services(namespace) RETURNS SETOF the lookup row */
@@ -1010,6 +1060,13 @@ fnd_find_services_by_metadata(PG_FUNCTION_ARGS)
 	fnd_reg_require();
 	fnd_check_name(fnd_arg_text(fcinfo, 0, "namespace"), "namespace", ns);
 	filter = fnd_reg_arg_object(fcinfo, 1, "filter");
+	/* bounded like documents, so one containment test stays short */
+	if (VARSIZE(filter) > (Size) fnd_max_metadata_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("filter is too large"),
+				 errdetail("It is %zu bytes as jsonb; the limit is %d bytes (foundation.max_metadata_bytes).",
+						   (Size) VARSIZE(filter), fnd_max_metadata_bytes)));
 	fnd_reg_emit_list(fcinfo, ns, strlen(ns), filter);
 	return (Datum) 0;
 }
@@ -1056,12 +1113,12 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(fnd_reg_lock(), LW_SHARED);
 	now = fnd_now();
-	all_entries = hash_get_num_entries(fnd_reg_table);
+	all_entries = fnd_dbtable_count(&fnd_reg_table);
 	expired_total = fnd_reg_shared->expired_total;
-	hash_seq_init(&status, fnd_reg_table);
+	hash_seq_init(&status, fnd_reg_table.htab);
 	while ((e = (FndRegEntry *) hash_seq_search(&status)) != NULL)
 	{
-		if (e->dbid != MyDatabaseId)
+		if (e->key.dbid != MyDatabaseId)
 			continue;
 		if (fnd_reg_is_expired(e, now))
 		{
@@ -1076,7 +1133,7 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 			maxnames *= 2;
 			names = (char **) repalloc(names, maxnames * sizeof(char *));
 		}
-		names[nnames++] = pnstrdup(FND_REG_NS(e), e->nslen);
+		names[nnames++] = pnstrdup(FND_REG_NS(&e->key), e->nslen);
 	}
 	LWLockRelease(fnd_reg_lock());
 
@@ -1090,12 +1147,13 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 					 "\"expired_total\": " INT64_FORMAT ", "
 					 "\"max_metadata_bytes\": %d, \"namespaces\": {",
 					 nnames, leased, nnames - leased, expired, metadata_bytes,
-					 fnd_max_registry_entries, all_entries, expired_total,
+					 fnd_reg_table.max_entries, all_entries, expired_total,
 					 fnd_max_metadata_bytes);
 	for (i = 0; i < nnames;)
 	{
 		int			j = i;
 
+		CHECK_FOR_INTERRUPTS();
 		while (j < nnames && strcmp(names[j], names[i]) == 0)
 			j++;
 		if (i > 0)

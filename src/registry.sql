@@ -51,7 +51,7 @@ RETURNS TABLE(namespace text, name text, owner_pid int, owner_role name,
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'fnd_find_services_by_metadata';
 COMMENT ON FUNCTION fnd_find_services_by_metadata(text, jsonb) IS
-'Live registry entries of a namespace whose metadata contains filter (metadata @> filter), ordered by name';
+'Live registry entries of a namespace whose metadata contains filter (metadata @> filter), ordered by name; a filter larger than foundation.max_metadata_bytes is FN003';
 
 CREATE FUNCTION fnd_registry_entries()
 RETURNS TABLE(namespace text, name text, owner_pid int, owner_role name,

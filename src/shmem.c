@@ -217,13 +217,21 @@ fnd_value_area(void)
 }
 
 /*
- * Allocate size bytes of shared value memory.  Returns InvalidDsaPointer
- * when the area is full; the caller raises its subsystem's *_full error.
+ * Allocate size bytes of shared value memory.  While the area is full,
+ * decided consensus rounds give way (their decisions are stored events).
+ * Returns InvalidDsaPointer when nothing more can be freed; the caller
+ * raises its subsystem's *_full error.  Must not be called with the
+ * consensus lock held.
  */
 dsa_pointer
 fnd_value_alloc(Size size)
 {
-	return dsa_allocate_extended(fnd_value_area(), size, DSA_ALLOC_NO_OOM);
+	dsa_pointer dp;
+
+	do
+		dp = dsa_allocate_extended(fnd_value_area(), size, DSA_ALLOC_NO_OOM);
+	while (!DsaPointerIsValid(dp) && fnd_consensus_give_way());
+	return dp;
 }
 
 void

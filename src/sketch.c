@@ -18,10 +18,14 @@
  * their own, and zero has its own count, so the bound holds for every sign.
  *
  * Fixed size.  Each store is a window of FND_SKETCH_*_BUCKETS consecutive
- * keys that slides to follow the data.  When the values span more keys than
- * the window has (a factor of 8e8 for positive values, 27000 for negative ones), the lowest
- * keys are merged into the lowest bucket of the window: high quantiles (the
- * ones latency work cares about) keep the 1% bound, the lowest ones lose it.
+ * keys that slides to follow the data.  Values whose magnitudes span at most
+ * gamma^(n - 1) (n buckets: 7.6e8 for positive values, 27000 for negative
+ * ones) always fit.  Beyond that the lowest keys (smallest magnitudes) are
+ * merged into the lowest bucket of the window: for positive values the high
+ * quantiles (the ones latency work cares about) keep the 1% bound and the
+ * lowest lose it; for negative values those nearest zero lose it.  Keys of
+ * every finite double fit int32; the bound holds for normal doubles (the
+ * representative value of a subnormal's bucket is not that precise).
  * A count that would overflow uint32 halves every count instead, which keeps
  * the shape of the distribution.
  *
@@ -32,6 +36,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "utils/float.h"
@@ -43,6 +48,7 @@
 
 static double fnd_sketch_inv_log_gamma = 0.0;
 static double fnd_sketch_log_gamma = 0.0;
+static double fnd_sketch_log_scale = 0.0;	/* log(2 / (gamma + 1)) */
 
 static inline void
 fnd_sketch_constants(void)
@@ -51,6 +57,7 @@ fnd_sketch_constants(void)
 	{
 		fnd_sketch_log_gamma = log(FND_SKETCH_GAMMA);
 		fnd_sketch_inv_log_gamma = 1.0 / fnd_sketch_log_gamma;
+		fnd_sketch_log_scale = log(2.0 / (FND_SKETCH_GAMMA + 1.0));
 	}
 }
 
@@ -61,12 +68,22 @@ fnd_sketch_key(double x)
 	return (int32) ceil(log(x) * fnd_sketch_inv_log_gamma);
 }
 
-/* The value a bucket stands for: within alpha of all its members. */
+/*
+ * The value a bucket stands for: within alpha of all its members.  For the
+ * top buckets (values near DBL_MAX) gamma^key overflows: there it is
+ * computed in log space, and if the value itself overflows, DBL_MAX is
+ * nearer than it to every member, so the bound still holds.
+ */
 static inline double
 fnd_sketch_value(int32 key)
 {
-	return 2.0 * exp((double) key * fnd_sketch_log_gamma) /
-		(FND_SKETCH_GAMMA + 1.0);
+	double		g = exp((double) key * fnd_sketch_log_gamma);
+	double		v;
+
+	if (g < DBL_MAX / 2)
+		return 2.0 * g / (FND_SKETCH_GAMMA + 1.0);
+	v = exp((double) key * fnd_sketch_log_gamma + fnd_sketch_log_scale);
+	return isinf(v) ? DBL_MAX : v;
 }
 
 void
@@ -195,6 +212,27 @@ fnd_sketch_add(FndSketch *sk, double x)
 			return;
 		fnd_sketch_halve(sk);
 	}
+}
+
+/* Is a store's window consistent with its counts' array of n buckets? */
+static bool
+fnd_store_valid(const FndSketchStore *st, int n)
+{
+	if (st->total == 0)
+		return true;
+	return st->kmin <= st->kmax && st->kmin >= st->lo &&
+		(int64) st->kmax < (int64) st->lo + n;
+}
+
+/*
+ * Can quantiles be read from this sketch without leaving its arrays?  For
+ * sketches read back from a file: every sketch this code built passes.
+ */
+bool
+fnd_sketch_valid(const FndSketch *sk)
+{
+	return fnd_store_valid(&sk->pos, FND_SKETCH_POS_BUCKETS) &&
+		fnd_store_valid(&sk->neg, FND_SKETCH_NEG_BUCKETS);
 }
 
 uint64

@@ -18,9 +18,13 @@
 
 /*
  * Buckets for positive and for negative values.  Buckets of ratio
- * gamma = 1.0202: 1024 cover a factor of e^20.5 (8e8, say 1 us to 800 s)
- * at full accuracy, 512 a factor of e^10.2 (27000); beyond that the lowest
- * buckets are merged (see sketch.c).  A sketch takes about 6 kB.
+ * gamma = 1.0202: 1024 cover a factor of gamma^1023 = 7.7e8 (say 1 us to
+ * 760 s) at full accuracy, 512 a factor of gamma^511 = 27000; beyond that
+ * the lowest buckets are merged (see sketch.c).  A sketch takes about 6 kB.
+ *
+ * Sketches of one shape merge bucket by bucket (DDSketch is fully
+ * mergeable): 1.2's aggregation across agents adds the counts of equal keys
+ * (telemetry.h's snapshot copies each histogram's sketch for that).
  */
 #define FND_SKETCH_POS_BUCKETS	1024
 #define FND_SKETCH_NEG_BUCKETS	512
@@ -46,6 +50,7 @@ typedef struct FndSketch
 
 extern void fnd_sketch_init(FndSketch *sk);
 extern void fnd_sketch_add(FndSketch *sk, double x);
+extern bool fnd_sketch_valid(const FndSketch *sk);
 extern uint64 fnd_sketch_count(const FndSketch *sk);
 extern double fnd_sketch_quantile(const FndSketch *sk, double q);
 

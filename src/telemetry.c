@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * telemetry.c
- *	  Shared-memory counters, gauges and histograms, their SQL interface,
- *	  the Prometheus text output, and the C API the other subsystems use to
- *	  count their own work.
+ *	  The metric table: shared-memory counters, gauges and histograms, the
+ *	  SQL functions that record and read them, and the C API the other
+ *	  subsystems use to count their own work.
  *
  * Metrics live in one shared hash table of foundation.max_metrics entries,
  * keyed by (database, name, tags); tags are stored as the canonical text of
@@ -12,24 +12,31 @@
  * it is reset.  A histogram also owns one fixed-size quantile sketch
  * (sketch.c) from a pool of foundation.max_histograms, so counters and
  * gauges stay small (about 600 bytes) while sketches can be large (6 kB).
+ * The dump file is telemetry_file.c, the Prometheus output prometheus.c.
  *
  * Locking protocol (as in pg_stat_statements):
  *	- FndTelemetryShared.lock, shared: look an entry up and update it.
- *	  Exclusive: insert a new entry, remove entries (reset).  So the hot path
- *	  never takes a lock exclusively once its series exists.
+ *	  Exclusive: insert a new entry, remove entries (reset, dropped
+ *	  databases).  So the hot path never takes a lock exclusively once its
+ *	  series exists.
  *	- FndMetric.mutex (spinlock): guards the entry's counters, timestamp
- *	  and the sketch it owns.  Taken with the LWLock held in either mode.  key and kind
- *	  never change while the entry exists, so they are read without it.
+ *	  and the sketch it owns.  Taken with the LWLock held in either mode.
+ *	  key and kind never change while the entry exists, so they are read
+ *	  without it.
  *	- FndTelemetryShared.generation changes (under the exclusive lock) each
  *	  time entries are removed.  A backend caches the entries it used last;
  *	  a cached pointer is trusted only while the generation it saw, read
  *	  under the shared lock, is unchanged (entries never move otherwise).
  *	- The free list of sketches (sketch_free, FndSketchSlot.next_free) is
  *	  changed only under the exclusive lock.
+ *	- Every change of the table's structure is bracketed by the changing
+ *	  counter, so that the postmaster, saving the table after an immediate
+ *	  shutdown killed the backends, can tell that one was cut short.
  *	- dropped and last_warning are atomics, touched without any lock.
  *
  * Never fails its caller: a full table, a malformed tag object, an empty or
- * over-long name, NaN or infinity, a negative counter increment or a kind
+ * over-long name, NaN or infinity, a negative counter increment, an
+ * increment that would overflow a counter to infinity, or a kind
  * that does not match the existing series drops the measurement and counts
  * it in foundation.telemetry.dropped.  SQL callers get a WARNING at most
  * once a minute (server-wide); the C API never reports anything, never
@@ -37,47 +44,27 @@
  * an unknown measurement kind in fnd_telemetry_emit (plus FN001 when the
  * SQL functions are called without shared_preload_libraries).
  *
- * Persistence follows pg_stat_statements: the postmaster writes every
- * series to FND_TELEMETRY_FILE from an on_shmem_exit callback at a clean
- * shutdown (when foundation.telemetry_save is on), and reads and removes the
- * file when it creates shared memory, so a crash loses the metrics.
- *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <math.h>
-#include <unistd.h>
 
-#include "access/htup_details.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
-#include "storage/fd.h"
 #include "storage/ipc.h"
-#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "foundation.h"
-#include "sketch.h"
-
-/* Canonical text of a tag object, NUL included, at most this many bytes. */
-#define FND_TAGS_BUFSZ		256
-
-#define FND_TELEMETRY_FILE	"pg_stat/foundation_telemetry.stat"
-#define FND_TELEMETRY_MAGIC	0x464e4454	/* "FNDT" */
-
-#define FND_DROPPED_NAME	"foundation.telemetry.dropped"
+#include "dbname.h"
+#include "telemetry.h"
 
 /* How often a SQL caller may see the "dropped" WARNING, server-wide. */
 #define FND_DROP_WARN_USEC	(60 * USECS_PER_SEC)
@@ -85,54 +72,8 @@
 /* Backend-local cache of recently used series. */
 #define FND_CACHE_SLOTS		8
 
-typedef enum FndMetricKind
-{
-	FND_COUNTER = 1,
-	FND_GAUGE = 2,
-	FND_HISTOGRAM = 3
-} FndMetricKind;
-
-static const char *const fnd_kind_names[] = {"", "counter", "gauge", "histogram"};
-
-typedef struct FndMetricKey
-{
-	Oid			dbid;
-	uint16		name_len;
-	uint16		tags_len;		/* 0: no tags */
-	char		name[FND_NAME_BUFSZ];
-	char		tags[FND_TAGS_BUFSZ];
-} FndMetricKey;
-
-typedef struct FndMetric
-{
-	FndMetricKey key;			/* hash key, must be first */
-	int			kind;			/* FndMetricKind, fixed at creation */
-	slock_t		mutex;			/* guards everything below */
-	int64		count;			/* measurements recorded */
-	double		sum;
-	double		min;
-	double		max;
-	double		last;			/* counter: its value; else last value */
-	TimestampTz updated_at;
-	int			sketch;			/* histograms: index in the sketch pool */
-} FndMetric;
-
-/* One sketch of the pool; next_free links the free ones. */
-typedef struct FndSketchSlot
-{
-	int			next_free;
-	FndSketch	sketch;
-} FndSketchSlot;
-
-typedef struct FndTelemetryShared
-{
-	LWLock	   *lock;
-	uint64		generation;		/* bumped when entries are removed */
-	int			sketch_free;	/* head of the free sketch list, -1: none */
-	int			sketches_used;	/* histograms in the table */
-	pg_atomic_uint64 dropped;
-	pg_atomic_uint64 last_warning;	/* TimestampTz of the last WARNING */
-} FndTelemetryShared;
+const char *const fnd_kind_names[] = {"", "counter", "gauge", "histogram"};
+const double fnd_quantiles[FND_QUANTILES] = {0.5, 0.9, 0.95, 0.99};
 
 /* A series the backend used recently (see the locking protocol). */
 typedef struct FndCacheSlot
@@ -147,14 +88,14 @@ typedef struct FndCacheSlot
 } FndCacheSlot;
 
 /* settings */
-static int	fnd_max_metrics = 5000;
-static int	fnd_max_histograms = 1000;
-static bool fnd_telemetry_save = true;
+int			fnd_max_metrics = 5000;
+int			fnd_max_histograms = 1000;
+bool		fnd_telemetry_save = true;
 
 /* shared state, NULL without shared_preload_libraries */
-static FndTelemetryShared *fnd_tel = NULL;
-static HTAB *fnd_metrics_htab = NULL;
-static FndSketchSlot *fnd_sketches = NULL;
+FndTelemetryShared *fnd_tel = NULL;
+HTAB	   *fnd_metrics_htab = NULL;
+FndSketchSlot *fnd_sketches = NULL;
 
 /* backend-local */
 static FndCacheSlot fnd_cache[FND_CACHE_SLOTS];
@@ -192,6 +133,44 @@ fnd_metric_match(const void *key1, const void *key2, Size keysize)
 }
 
 /* ---------------------------------------------------------------------
+ * The sketch pool and entry removal (table lock held exclusively)
+ * ---------------------------------------------------------------------
+ */
+
+/* A free sketch slot, or -1 when every one is in use. */
+int
+fnd_sketch_slot_take(void)
+{
+	int			slot = fnd_tel->sketch_free;
+
+	if (slot < 0)
+		return -1;
+	fnd_tel->sketch_free = fnd_sketches[slot].next_free;
+	fnd_tel->sketches_used++;
+	return slot;
+}
+
+void
+fnd_sketch_slot_give(int slot)
+{
+	fnd_sketches[slot].next_free = fnd_tel->sketch_free;
+	fnd_tel->sketch_free = slot;
+	fnd_tel->sketches_used--;
+}
+
+/*
+ * Release what an entry about to be removed holds, and make every cached
+ * pointer stale.  The caller has counted the change in fnd_tel->changing.
+ */
+static void
+fnd_metric_forget(FndMetric *e)
+{
+	if (e->kind == FND_HISTOGRAM && e->sketch >= 0)
+		fnd_sketch_slot_give(e->sketch);
+	fnd_tel->generation++;
+}
+
+/* ---------------------------------------------------------------------
  * Service callbacks
  * ---------------------------------------------------------------------
  */
@@ -222,8 +201,8 @@ fnd_telemetry_define_settings(bool preloading)
 								NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("foundation.telemetry_save",
-							 "Save metrics across clean server restarts.",
-							 "Written to " FND_TELEMETRY_FILE " at shutdown; a crash loses them.",
+							 "Save metrics across server restarts.",
+							 "Written to " FND_TELEMETRY_FILE " when the server stops (also by an immediate stop); a crash of a server process loses them.",
 							 &fnd_telemetry_save,
 							 true,
 							 PGC_SIGHUP,
@@ -245,8 +224,22 @@ fnd_telemetry_shmem_size(void)
 					hash_estimate_size(fnd_max_metrics, sizeof(FndMetric)));
 }
 
-static void fnd_telemetry_shmem_exit(int code, Datum arg);
-static void fnd_telemetry_load(void);
+/* First creation of the shared struct: empty table, every sketch free. */
+static void
+fnd_telemetry_shared_init(void)
+{
+	int			i;
+
+	fnd_tel->lock = &(fnd_lwlocks(&fnd_telemetry_service)[0].lock);
+	fnd_tel->generation = 0;
+	pg_atomic_init_u32(&fnd_tel->changing, 0);
+	pg_atomic_init_u64(&fnd_tel->dropped, 0);
+	pg_atomic_init_u64(&fnd_tel->last_warning, 0);
+	for (i = 0; i < fnd_max_histograms; i++)
+		fnd_sketches[i].next_free = (i + 1 < fnd_max_histograms) ? i + 1 : -1;
+	fnd_tel->sketch_free = 0;
+	fnd_tel->sketches_used = 0;
+}
 
 /* AddinShmemInitLock is held by the caller. */
 static void
@@ -260,18 +253,7 @@ fnd_telemetry_shmem_startup(void)
 	fnd_sketches = (FndSketchSlot *) ((char *) fnd_tel +
 									  MAXALIGN(sizeof(FndTelemetryShared)));
 	if (!found)
-	{
-		int			i;
-
-		fnd_tel->lock = &(fnd_lwlocks(&fnd_telemetry_service)[0].lock);
-		fnd_tel->generation = 0;
-		pg_atomic_init_u64(&fnd_tel->dropped, 0);
-		pg_atomic_init_u64(&fnd_tel->last_warning, 0);
-		for (i = 0; i < fnd_max_histograms; i++)
-			fnd_sketches[i].next_free = (i + 1 < fnd_max_histograms) ? i + 1 : -1;
-		fnd_tel->sketch_free = 0;
-		fnd_tel->sketches_used = 0;
-	}
+		fnd_telemetry_shared_init();
 
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(FndMetricKey);
@@ -285,15 +267,26 @@ fnd_telemetry_shmem_startup(void)
 
 	/* the postmaster saves the metrics when it shuts down */
 	if (!IsUnderPostmaster)
-		on_shmem_exit(fnd_telemetry_shmem_exit, (Datum) 0);
+		on_shmem_exit(fnd_telemetry_file_save, (Datum) 0);
 
 	if (!found)
-		fnd_telemetry_load();
+		fnd_telemetry_file_load();
+}
+
+/* fnd_dbname_sweep_dropped's callback: the entry will be removed. */
+static bool
+fnd_telemetry_sweep_forget(void *entry)
+{
+	pg_atomic_fetch_add_u32(&fnd_tel->changing, 1);
+	fnd_metric_forget((FndMetric *) entry);
+	return true;
 }
 
 /*
- * Supervisor: show how full the table is in fnd_services().detail, so an
- * operator sees foundation.max_metrics coming before measurements drop.
+ * Supervisor: remove the series of dropped databases (also those the dump
+ * file brought back at start, when the catalog could not be read yet), and
+ * show how full the table is in fnd_services().detail, so an operator sees
+ * foundation.max_metrics coming before measurements drop.
  */
 static bool
 fnd_telemetry_periodic(void)
@@ -301,6 +294,12 @@ fnd_telemetry_periodic(void)
 	char		detail[FND_STATUS_TEXT];
 	long		series;
 	int			histograms;
+	int			removed;
+
+	removed = fnd_dbname_sweep_dropped(fnd_metrics_htab, fnd_tel->lock,
+									   fnd_telemetry_sweep_forget);
+	if (removed > 0)
+		pg_atomic_fetch_sub_u32(&fnd_tel->changing, removed);
 
 	LWLockAcquire(fnd_tel->lock, LW_SHARED);
 	series = hash_get_num_entries(fnd_metrics_htab);
@@ -325,168 +324,6 @@ const FndService fnd_telemetry_service = {
 	.shmem_startup = fnd_telemetry_shmem_startup,
 	.periodic = fnd_telemetry_periodic,
 };
-
-/* ---------------------------------------------------------------------
- * Persistence
- * ---------------------------------------------------------------------
- */
-typedef struct FndTelemetryFileHeader
-{
-	uint32		magic;
-	uint32		entry_size;		/* sizes of FndMetric + FndSketch: layout check */
-	int64		entries;
-	uint64		dropped;
-} FndTelemetryFileHeader;
-
-/*
- * on_shmem_exit in the postmaster: write every series to the file.  Not
- * after a crash (code != 0: the postmaster is reinitialising shared memory),
- * and not when foundation.telemetry_save is off.  No locks: every backend
- * has exited.
- */
-static void
-fnd_telemetry_shmem_exit(int code, Datum arg)
-{
-	FILE	   *file;
-	FndTelemetryFileHeader hdr;
-	HASH_SEQ_STATUS scan;
-	FndMetric  *e;
-	const char *tmpname = FND_TELEMETRY_FILE ".tmp";
-
-	if (code != 0 || fnd_tel == NULL || fnd_metrics_htab == NULL)
-		return;
-	if (!fnd_telemetry_save)
-	{
-		unlink(FND_TELEMETRY_FILE);
-		return;
-	}
-
-	file = AllocateFile(tmpname, PG_BINARY_W);
-	if (file == NULL)
-		goto error;
-
-	hdr.magic = FND_TELEMETRY_MAGIC;
-	hdr.entry_size = sizeof(FndMetric) + sizeof(FndSketch);
-	hdr.entries = hash_get_num_entries(fnd_metrics_htab);
-	hdr.dropped = pg_atomic_read_u64(&fnd_tel->dropped);
-	if (fwrite(&hdr, sizeof(hdr), 1, file) != 1)
-		goto error;
-
-	hash_seq_init(&scan, fnd_metrics_htab);
-	while ((e = hash_seq_search(&scan)) != NULL)
-	{
-		if (fwrite(e, sizeof(FndMetric), 1, file) != 1 ||
-			(e->kind == FND_HISTOGRAM &&
-			 fwrite(&fnd_sketches[e->sketch].sketch, sizeof(FndSketch), 1, file) != 1))
-		{
-			hash_seq_term(&scan);
-			goto error;
-		}
-	}
-
-	if (FreeFile(file))
-	{
-		file = NULL;
-		goto error;
-	}
-	(void) durable_rename(tmpname, FND_TELEMETRY_FILE, LOG);
-	return;
-
-error:
-	ereport(LOG,
-			(errcode_for_file_access(),
-			 errmsg("could not write file \"%s\": %m", tmpname)));
-	if (file)
-		FreeFile(file);
-	unlink(tmpname);
-}
-
-/*
- * At shared memory creation (postmaster, AddinShmemInitLock held): read the
- * file a clean shutdown left, then remove it so a later crash cannot bring
- * stale values back.  A bad file is reported and ignored.
- */
-static void
-fnd_telemetry_load(void)
-{
-	FILE	   *file;
-	FndTelemetryFileHeader hdr;
-	FndMetric  *buf;
-	FndSketch  *sk;
-	int64		i;
-
-	if (!fnd_telemetry_save)
-	{
-		unlink(FND_TELEMETRY_FILE);
-		return;
-	}
-
-	file = AllocateFile(FND_TELEMETRY_FILE, PG_BINARY_R);
-	if (file == NULL)
-	{
-		if (errno != ENOENT)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", FND_TELEMETRY_FILE)));
-		return;
-	}
-
-	buf = palloc(sizeof(FndMetric));
-	sk = palloc(sizeof(FndSketch));
-	if (fread(&hdr, sizeof(hdr), 1, file) != 1 ||
-		hdr.magic != FND_TELEMETRY_MAGIC ||
-		hdr.entry_size != sizeof(FndMetric) + sizeof(FndSketch))
-	{
-		ereport(LOG,
-				(errmsg("ignoring file \"%s\": not a foundation telemetry file of this build",
-						FND_TELEMETRY_FILE)));
-		goto done;
-	}
-	pg_atomic_write_u64(&fnd_tel->dropped, hdr.dropped);
-
-	for (i = 0; i < hdr.entries; i++)
-	{
-		FndMetric  *e;
-		bool		found;
-
-		if (fread(buf, sizeof(FndMetric), 1, file) != 1 ||
-			(buf->kind == FND_HISTOGRAM &&
-			 fread(sk, sizeof(FndSketch), 1, file) != 1))
-		{
-			ereport(LOG,
-					(errmsg("file \"%s\" is truncated; some metrics were not restored",
-							FND_TELEMETRY_FILE)));
-			break;
-		}
-		/* foundation.max_metrics or max_histograms may have shrunk since */
-		if (hash_get_num_entries(fnd_metrics_htab) >= fnd_max_metrics ||
-			(buf->kind == FND_HISTOGRAM && fnd_tel->sketch_free < 0))
-		{
-			pg_atomic_fetch_add_u64(&fnd_tel->dropped, 1);
-			continue;
-		}
-		e = hash_search(fnd_metrics_htab, &buf->key, HASH_ENTER_NULL, &found);
-		if (e == NULL || found)
-			continue;
-		memcpy(((char *) e) + sizeof(FndMetricKey),
-			   ((char *) buf) + sizeof(FndMetricKey),
-			   sizeof(FndMetric) - sizeof(FndMetricKey));
-		SpinLockInit(&e->mutex);
-		if (e->kind == FND_HISTOGRAM)
-		{
-			e->sketch = fnd_tel->sketch_free;
-			fnd_tel->sketch_free = fnd_sketches[e->sketch].next_free;
-			memcpy(&fnd_sketches[e->sketch].sketch, sk, sizeof(FndSketch));
-			fnd_tel->sketches_used++;
-		}
-	}
-
-done:
-	pfree(sk);
-	pfree(buf);
-	FreeFile(file);
-	unlink(FND_TELEMETRY_FILE);
-}
 
 /* ---------------------------------------------------------------------
  * Recording
@@ -652,112 +489,133 @@ fnd_cache_slot(const char *name, int name_len, Jsonb *tags, const char **why)
 }
 
 /*
- * Record one measurement.  Never raises (except what the jsonb code raises
- * for a corrupt datum); every rejection is a counted drop.
+ * Recording, step 1: validate the value and the name before anything is
+ * looked up.  Returns why the measurement cannot be kept, or NULL.
  */
-static void
-fnd_record(FndMetricKind kind, const char *name, int name_len, Jsonb *tags,
-		   double value, bool from_sql)
+static inline const char *
+fnd_record_check(FndMetricKind kind, const char *name, int name_len,
+				 double value)
 {
-	FndCacheSlot *slot;
-	FndMetric  *e;
-	const char *why = NULL;
-	TimestampTz now;
-
-	if (fnd_tel == NULL)
-		return;
-
 	if (isnan(value) || isinf(value))
-	{
-		fnd_telemetry_drop(from_sql, "the value is NaN or infinite");
-		return;
-	}
+		return "the value is NaN or infinite";
 	if (kind == FND_COUNTER && value < 0)
-	{
-		fnd_telemetry_drop(from_sql, "a counter cannot decrease");
-		return;
-	}
+		return "a counter cannot decrease";
 	if (name_len <= 0 || name_len > FND_NAME_MAX ||
 		memchr(name, '\0', name_len) != NULL)
-	{
-		fnd_telemetry_drop(from_sql, "the metric name is empty, longer than 200 bytes or contains a NUL byte");
-		return;
-	}
+		return "the metric name is empty, longer than 200 bytes or contains a NUL byte";
+	return NULL;
+}
 
-	slot = fnd_cache_slot(name, name_len, tags, &why);
-	if (slot == NULL)
-	{
-		fnd_telemetry_drop(from_sql, why);
-		return;
-	}
+/*
+ * Recording, step 2b: insert the series of slot, the table lock held
+ * exclusively.  Returns NULL (and sets why) when the table or the sketch
+ * pool is full.
+ */
+static FndMetric *
+fnd_series_create(FndCacheSlot *slot, FndMetricKind kind, double value,
+				  TimestampTz now, const char **why)
+{
+	FndMetric  *e = NULL;
+	bool		found;
+	int			sketch = -1;
 
-	now = GetCurrentTimestamp();
+	if (kind == FND_HISTOGRAM && fnd_tel->sketch_free < 0)
+	{
+		*why = "every histogram sketch is in use (foundation.max_histograms)";
+		return NULL;
+	}
+	*why = "the metric table is full (foundation.max_metrics)";
+	if (hash_get_num_entries(fnd_metrics_htab) >= fnd_max_metrics)
+		return NULL;
+
+	pg_atomic_fetch_add_u32(&fnd_tel->changing, 1);
+	e = hash_search_with_hash_value(fnd_metrics_htab, &slot->key, slot->hash,
+									HASH_ENTER_NULL, &found);
+	if (e != NULL)
+	{
+		if (kind == FND_HISTOGRAM)
+		{
+			sketch = fnd_sketch_slot_take();
+			fnd_sketch_init(&fnd_sketches[sketch].sketch);
+		}
+		e->kind = kind;
+		e->sketch = sketch;
+		SpinLockInit(&e->mutex);
+		e->count = 0;
+		e->sum = 0;
+		e->min = value;
+		e->max = value;
+		e->last = 0;
+		e->updated_at = now;
+	}
+	pg_atomic_fetch_sub_u32(&fnd_tel->changing, 1);
+	return e;
+}
+
+/*
+ * Recording, step 2: find or create the series of slot.  Returns it with
+ * the table lock held (shared, or exclusive when it was just created), or
+ * NULL with the lock released and why set.
+ */
+static inline FndMetric *
+fnd_series_find_or_create(FndCacheSlot *slot, FndMetricKind kind,
+						  double value, TimestampTz now, const char **why)
+{
+	FndMetric  *e;
 
 	LWLockAcquire(fnd_tel->lock, LW_SHARED);
 	if (slot->entry != NULL && slot->generation == fnd_tel->generation)
-		e = slot->entry;
-	else
-		e = hash_search_with_hash_value(fnd_metrics_htab, &slot->key,
-										slot->hash, HASH_FIND, NULL);
+		return slot->entry;
+
+	e = hash_search_with_hash_value(fnd_metrics_htab, &slot->key,
+									slot->hash, HASH_FIND, NULL);
 	if (e == NULL)
 	{
-		bool		found;
-
 		LWLockRelease(fnd_tel->lock);
 		LWLockAcquire(fnd_tel->lock, LW_EXCLUSIVE);
 		e = hash_search_with_hash_value(fnd_metrics_htab, &slot->key,
 										slot->hash, HASH_FIND, NULL);
 		if (e == NULL)
+			e = fnd_series_create(slot, kind, value, now, why);
+		if (e == NULL)
 		{
-			if (kind == FND_HISTOGRAM && fnd_tel->sketch_free < 0)
-			{
-				LWLockRelease(fnd_tel->lock);
-				fnd_telemetry_drop(from_sql, "every histogram sketch is in use (foundation.max_histograms)");
-				return;
-			}
-			if (hash_get_num_entries(fnd_metrics_htab) >= fnd_max_metrics ||
-				(e = hash_search_with_hash_value(fnd_metrics_htab, &slot->key,
-												 slot->hash, HASH_ENTER_NULL,
-												 &found)) == NULL)
-			{
-				LWLockRelease(fnd_tel->lock);
-				fnd_telemetry_drop(from_sql, "the metric table is full (foundation.max_metrics)");
-				return;
-			}
-			e->kind = kind;
-			e->sketch = -1;
-			SpinLockInit(&e->mutex);
-			e->count = 0;
-			e->sum = 0;
-			e->min = value;
-			e->max = value;
-			e->last = 0;
-			e->updated_at = now;
-			if (kind == FND_HISTOGRAM)
-			{
-				e->sketch = fnd_tel->sketch_free;
-				fnd_tel->sketch_free = fnd_sketches[e->sketch].next_free;
-				fnd_tel->sketches_used++;
-				fnd_sketch_init(&fnd_sketches[e->sketch].sketch);
-			}
+			LWLockRelease(fnd_tel->lock);
+			return NULL;
 		}
 	}
 	slot->entry = e;
 	slot->generation = fnd_tel->generation;
+	return e;
+}
+
+/*
+ * Recording, step 3: add the value to the series, the table lock held.
+ * Returns why it was refused, or NULL.  An increment that would take a
+ * counter to infinity is refused like an infinite value (a counter stuck at
+ * +Inf would never move again).  The sum of a gauge's or histogram's values
+ * is only a statistic beside the values themselves: it may reach infinity.
+ */
+static inline const char *
+fnd_series_add(FndMetric *e, FndMetricKind kind, double value,
+			   TimestampTz now)
+{
+	double		sum;
 
 	if (e->kind != kind)
-	{
-		LWLockRelease(fnd_tel->lock);
-		fnd_telemetry_drop(from_sql, "the series exists with another kind");
-		return;
-	}
+		return "the series exists with another kind";
 
 	SpinLockAcquire(&e->mutex);
+	sum = e->sum + value;
+	if (unlikely(isinf(sum)) && kind == FND_COUNTER)
+	{
+		SpinLockRelease(&e->mutex);
+		return "the counter would overflow to infinity";
+	}
 	e->count++;
-	e->sum += value;
+	e->sum = sum;
 	e->updated_at = now;
 	if (kind == FND_COUNTER)
-		e->last = e->sum;
+		e->last = sum;
 	else
 	{
 		e->last = value;
@@ -769,8 +627,50 @@ fnd_record(FndMetricKind kind, const char *name, int name_len, Jsonb *tags,
 			fnd_sketch_add(&fnd_sketches[e->sketch].sketch, value);
 	}
 	SpinLockRelease(&e->mutex);
+	return NULL;
+}
 
+/*
+ * Record one measurement: validate, find or create the series, add.  Never
+ * raises (except what the jsonb code raises for a corrupt datum); every
+ * rejection is a counted drop.
+ */
+static void
+fnd_record(FndMetricKind kind, const char *name, int name_len, Jsonb *tags,
+		   double value, bool from_sql)
+{
+	FndCacheSlot *slot;
+	FndMetric  *e;
+	const char *why;
+	TimestampTz now;
+
+	if (fnd_tel == NULL)
+		return;
+
+	why = fnd_record_check(kind, name, name_len, value);
+	if (why != NULL)
+	{
+		fnd_telemetry_drop(from_sql, why);
+		return;
+	}
+	slot = fnd_cache_slot(name, name_len, tags, &why);
+	if (slot == NULL)
+	{
+		fnd_telemetry_drop(from_sql, why);
+		return;
+	}
+
+	now = GetCurrentTimestamp();
+	e = fnd_series_find_or_create(slot, kind, value, now, &why);
+	if (e == NULL)
+	{
+		fnd_telemetry_drop(from_sql, why);
+		return;
+	}
+	why = fnd_series_add(e, kind, value, now);
 	LWLockRelease(fnd_tel->lock);
+	if (why != NULL)
+		fnd_telemetry_drop(from_sql, why);
 }
 
 /*
@@ -955,84 +855,53 @@ fnd_telemetry_emit(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* A consistent copy of one series, for output. */
-typedef struct FndMetricRow
-{
-	FndMetricKey key;
-	int			kind;
-	int64		count;
-	double		sum;
-	double		min;
-	double		max;
-	double		last;
-	TimestampTz updated_at;
-	double		q[4];			/* p50, p90, p95, p99 */
-} FndMetricRow;
-
-static const double fnd_quantiles[4] = {0.5, 0.9, 0.95, 0.99};
-static const char *const fnd_quantile_labels[4] = {"0.5", "0.9", "0.95", "0.99"};
-
 /*
- * Copy every series of the current database, plus the global dropped
- * counter as a last row.  Each entry is copied under its spinlock; the
- * quantiles are computed from the copy, outside any lock.
+ * Copy one entry into a row (and its sketch into sk), under the entry's
+ * spinlock; the caller holds the table lock.
  */
-static FndMetricRow *
-fnd_snapshot(int *nrows)
+static void
+fnd_metric_copy(FndMetric *e, FndMetricRow *r, FndSketch *sk)
 {
-	FndMetricRow *rows;
-	FndMetric  *copy = palloc(sizeof(FndMetric));
-	FndSketch  *sk = palloc(sizeof(FndSketch));
-	HASH_SEQ_STATUS scan;
-	FndMetric  *e;
-	int			n = 0;
-	int			cap;
-	FndMetricRow *r;
+	SpinLockAcquire(&e->mutex);
+	r->key = e->key;
+	r->kind = e->kind;
+	r->count = e->count;
+	r->sum = e->sum;
+	r->min = e->min;
+	r->max = e->max;
+	r->last = e->last;
+	r->updated_at = e->updated_at;
+	if (e->kind == FND_HISTOGRAM)
+		memcpy(sk, &fnd_sketches[e->sketch].sketch, sizeof(FndSketch));
+	SpinLockRelease(&e->mutex);
+}
+
+/* A row's quantiles, from its sketch's copy. */
+static void
+fnd_metric_quantiles(FndMetricRow *r, const FndSketch *sk)
+{
 	int			i;
 
-	LWLockAcquire(fnd_tel->lock, LW_SHARED);
-	cap = hash_get_num_entries(fnd_metrics_htab) + 1;
-	rows = palloc(sizeof(FndMetricRow) * cap);
-	hash_seq_init(&scan, fnd_metrics_htab);
-	while ((e = hash_seq_search(&scan)) != NULL)
+	for (i = 0; i < FND_QUANTILES; i++)
 	{
-		if (e->key.dbid != MyDatabaseId)
-			continue;
-		SpinLockAcquire(&e->mutex);
-		memcpy(copy, e, sizeof(FndMetric));
-		if (e->kind == FND_HISTOGRAM)
-			memcpy(sk, &fnd_sketches[e->sketch].sketch, sizeof(FndSketch));
-		SpinLockRelease(&e->mutex);
-
-		r = &rows[n++];
-		r->key = copy->key;
-		r->kind = copy->kind;
-		r->count = copy->count;
-		r->sum = copy->sum;
-		r->min = copy->min;
-		r->max = copy->max;
-		r->last = copy->last;
-		r->updated_at = copy->updated_at;
-		for (i = 0; i < 4; i++)
+		if (r->kind == FND_HISTOGRAM)
 		{
-			if (copy->kind == FND_HISTOGRAM)
-			{
-				double		qv = fnd_sketch_quantile(sk, fnd_quantiles[i]);
+			double		qv = fnd_sketch_quantile(sk, fnd_quantiles[i]);
 
-				/* the exact extremes are known: never report beyond them */
-				r->q[i] = Min(Max(qv, copy->min), copy->max);
-			}
-			else
-				r->q[i] = 0;
+			/* the exact extremes are known: never report beyond them */
+			r->q[i] = Min(Max(qv, r->min), r->max);
 		}
+		else
+			r->q[i] = 0;
 	}
-	LWLockRelease(fnd_tel->lock);
-	pfree(copy);
-	pfree(sk);
+}
 
-	r = &rows[n++];
+/* The server-wide dropped counter, as a row of database dbid. */
+static void
+fnd_dropped_row(FndMetricRow *r, Oid dbid)
+{
 	memset(r, 0, sizeof(FndMetricRow));
-	r->key.dbid = MyDatabaseId;
+	r->key.dbid = dbid;
 	r->key.name_len = strlen(FND_DROPPED_NAME);
 	memcpy(r->key.name, FND_DROPPED_NAME, r->key.name_len);
 	r->kind = FND_COUNTER;
@@ -1040,12 +909,51 @@ fnd_snapshot(int *nrows)
 	r->sum = (double) r->count;
 	r->last = r->sum;
 	r->updated_at = DT_NOBEGIN;	/* no timestamp kept */
+}
 
+/*
+ * Copy every series of database dbid (of every database when InvalidOid),
+ * plus the global dropped counter as a last row.  Each entry is copied
+ * under its spinlock, its quantiles computed from the copy.  With
+ * sketches, each histogram row keeps its sketch's copy (1.2 merges them).
+ */
+FndMetricRow *
+fnd_telemetry_snapshot(Oid dbid, bool sketches, int *nrows)
+{
+	FndMetricRow *rows;
+	FndSketch  *sk = palloc(sizeof(FndSketch));
+	HASH_SEQ_STATUS scan;
+	FndMetric  *e;
+	int			n = 0;
+
+	LWLockAcquire(fnd_tel->lock, LW_SHARED);
+	rows = palloc(sizeof(FndMetricRow) * (hash_get_num_entries(fnd_metrics_htab) + 1));
+	hash_seq_init(&scan, fnd_metrics_htab);
+	while ((e = hash_seq_search(&scan)) != NULL)
+	{
+		FndMetricRow *r;
+
+		if (OidIsValid(dbid) && e->key.dbid != dbid)
+			continue;
+		r = &rows[n++];
+		fnd_metric_copy(e, r, sk);
+		fnd_metric_quantiles(r, sk);
+		r->sketch = NULL;
+		if (sketches && r->kind == FND_HISTOGRAM)
+		{
+			r->sketch = sk;
+			sk = palloc(sizeof(FndSketch));
+		}
+	}
+	LWLockRelease(fnd_tel->lock);
+	pfree(sk);
+
+	fnd_dropped_row(&rows[n++], OidIsValid(dbid) ? dbid : MyDatabaseId);
 	*nrows = n;
 	return rows;
 }
 
-static Datum
+Datum
 fnd_tags_datum(const FndMetricKey *key)
 {
 	return DirectFunctionCall1(jsonb_in,
@@ -1063,7 +971,7 @@ fnd_metrics_list(PG_FUNCTION_ARGS)
 
 	fnd_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
-	rows = fnd_snapshot(&n);
+	rows = fnd_telemetry_snapshot(MyDatabaseId, false, &n);
 
 	for (i = 0; i < n; i++)
 	{
@@ -1087,7 +995,7 @@ fnd_metrics_list(PG_FUNCTION_ARGS)
 		values[7] = Float8GetDatum(r->last);
 		values[8] = Float8GetDatum(r->count > 0 ? r->sum / r->count : 0);
 		nulls[8] = counter || r->count == 0;
-		for (j = 0; j < 4; j++)
+		for (j = 0; j < FND_QUANTILES; j++)
 		{
 			values[9 + j] = Float8GetDatum(r->q[j]);
 			nulls[9 + j] = (r->kind != FND_HISTOGRAM);
@@ -1097,6 +1005,38 @@ fnd_metrics_list(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Remove the series of the current database named name (every one when
+ * name is NULL).  Returns how many were removed.
+ */
+static int64
+fnd_metrics_remove(const char *name)
+{
+	int			name_len = name ? strlen(name) : 0;
+	HASH_SEQ_STATUS scan;
+	FndMetric  *e;
+	int64		removed = 0;
+
+	LWLockAcquire(fnd_tel->lock, LW_EXCLUSIVE);
+	pg_atomic_fetch_add_u32(&fnd_tel->changing, 1);
+	hash_seq_init(&scan, fnd_metrics_htab);
+	while ((e = hash_seq_search(&scan)) != NULL)
+	{
+		if (e->key.dbid != MyDatabaseId)
+			continue;
+		if (name != NULL && (e->key.name_len != name_len ||
+							 memcmp(e->key.name, name, name_len) != 0))
+			continue;
+		fnd_metric_forget(e);
+		/* removing the element just returned is allowed */
+		hash_search(fnd_metrics_htab, &e->key, HASH_REMOVE, NULL);
+		removed++;
+	}
+	pg_atomic_fetch_sub_u32(&fnd_tel->changing, 1);
+	LWLockRelease(fnd_tel->lock);
+	return removed;
 }
 
 /*
@@ -1111,339 +1051,16 @@ fnd_metrics_reset(PG_FUNCTION_ARGS)
 {
 	char		name[FND_NAME_BUFSZ];
 	bool		all = PG_ARGISNULL(0);
-	int			name_len = 0;
-	HASH_SEQ_STATUS scan;
-	FndMetric  *e;
-	int64		removed = 0;
+	int64		removed;
 
 	fnd_require_shmem();
 	if (!all)
-	{
 		fnd_check_name(PG_GETARG_TEXT_PP(0), "metric name", name);
-		name_len = strlen(name);
-	}
 
-	LWLockAcquire(fnd_tel->lock, LW_EXCLUSIVE);
-	hash_seq_init(&scan, fnd_metrics_htab);
-	while ((e = hash_seq_search(&scan)) != NULL)
-	{
-		if (e->key.dbid != MyDatabaseId)
-			continue;
-		if (!all && (e->key.name_len != name_len ||
-					 memcmp(e->key.name, name, name_len) != 0))
-			continue;
-		if (e->kind == FND_HISTOGRAM)
-		{
-			fnd_sketches[e->sketch].next_free = fnd_tel->sketch_free;
-			fnd_tel->sketch_free = e->sketch;
-			fnd_tel->sketches_used--;
-		}
-		hash_search(fnd_metrics_htab, &e->key, HASH_REMOVE, NULL);
-		removed++;
-	}
-	fnd_tel->generation++;
-	LWLockRelease(fnd_tel->lock);
+	removed = fnd_metrics_remove(all ? NULL : name);
 
 	if (all || strcmp(name, FND_DROPPED_NAME) == 0)
 		pg_atomic_write_u64(&fnd_tel->dropped, 0);
 
 	PG_RETURN_INT64(removed);
-}
-
-/* ---------------------------------------------------------------------
- * Prometheus text exposition format (version 0.0.4)
- * ---------------------------------------------------------------------
- */
-
-/* A metric name: [a-zA-Z_:][a-zA-Z0-9_:]*, anything else becomes '_'. */
-static void
-fnd_prom_name(StringInfo out, const char *s, int len)
-{
-	int			i;
-
-	for (i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9'))
-			appendStringInfoChar(out, c);
-		else if (i == 0 && c >= '0' && c <= '9')
-		{
-			appendStringInfoChar(out, '_');
-			appendStringInfoChar(out, c);
-		}
-		else
-			appendStringInfoChar(out, '_');
-	}
-}
-
-/*
- * A label name: [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" (reserved)
- * and not "quantile" (summaries use it): those get a "tag_" prefix.
- */
-static void
-fnd_prom_label_name(StringInfo out, const char *s, int len)
-{
-	int			i;
-
-	if ((len >= 2 && s[0] == '_' && s[1] == '_') ||
-		(len == 8 && memcmp(s, "quantile", 8) == 0) ||
-		len == 0)
-		appendStringInfoString(out, "tag_");
-	for (i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			(i > 0 && c >= '0' && c <= '9'))
-			appendStringInfoChar(out, c);
-		else if (i == 0 && c >= '0' && c <= '9')
-		{
-			appendStringInfoChar(out, '_');
-			appendStringInfoChar(out, c);
-		}
-		else
-			appendStringInfoChar(out, '_');
-	}
-}
-
-/*
- * Escape text for the exposition format: backslash and newline always, the
- * double quote too in label values (HELP text keeps it).
- */
-static void
-fnd_prom_escape(StringInfo out, const char *s, int len, bool label)
-{
-	int			i;
-
-	for (i = 0; i < len; i++)
-	{
-		if (s[i] == '\\')
-			appendStringInfoString(out, "\\\\");
-		else if (s[i] == '"' && label)
-			appendStringInfoString(out, "\\\"");
-		else if (s[i] == '\n')
-			appendStringInfoString(out, "\\n");
-		else
-			appendStringInfoChar(out, s[i]);
-	}
-}
-
-static void
-fnd_prom_value(StringInfo out, double d)
-{
-	if (isnan(d))
-		appendStringInfoString(out, "NaN");
-	else if (isinf(d))
-		appendStringInfoString(out, d > 0 ? "+Inf" : "-Inf");
-	else
-	{
-		char		buf[64];
-
-		snprintf(buf, sizeof(buf), "%.17g", d);
-		appendStringInfoString(out, buf);
-	}
-}
-
-/*
- * The label list of a series, without braces: tag="value",... with label
- * names sanitised; a later tag whose sanitised name repeats is left out.
- */
-static char *
-fnd_prom_labels(const FndMetricKey *key)
-{
-	StringInfoData buf;
-	List	   *seen = NIL;
-	Jsonb	   *jb;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *label = NULL;
-
-	initStringInfo(&buf);
-	if (key->tags_len == 0)
-		return buf.data;
-
-	jb = DatumGetJsonbP(fnd_tags_datum(key));
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			StringInfoData ln;
-			ListCell   *lc;
-
-			initStringInfo(&ln);
-			fnd_prom_label_name(&ln, v.val.string.val, v.val.string.len);
-			label = ln.data;
-			foreach(lc, seen)
-			{
-				if (strcmp((char *) lfirst(lc), label) == 0)
-				{
-					label = NULL;
-					break;
-				}
-			}
-			if (label)
-				seen = lappend(seen, label);
-		}
-		else if (tok == WJB_VALUE && label != NULL)
-		{
-			if (buf.len > 0)
-				appendStringInfoChar(&buf, ',');
-			appendStringInfo(&buf, "%s=\"", label);
-			switch (v.type)
-			{
-				case jbvString:
-					fnd_prom_escape(&buf, v.val.string.val, v.val.string.len, true);
-					break;
-				case jbvNumeric:
-					{
-						char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
-																			NumericGetDatum(v.val.numeric)));
-
-						fnd_prom_escape(&buf, s, strlen(s), true);
-					}
-					break;
-				case jbvBool:
-					appendStringInfoString(&buf, v.val.boolean ? "true" : "false");
-					break;
-				default:
-					break;		/* null: empty value */
-			}
-			appendStringInfoChar(&buf, '"');
-		}
-	}
-	return buf.data;
-}
-
-typedef struct FndPromSeries
-{
-	FndMetricRow *row;
-	char	   *name;			/* sanitised */
-	char	   *labels;			/* without braces */
-} FndPromSeries;
-
-static int
-fnd_prom_cmp(const void *a, const void *b)
-{
-	const FndPromSeries *x = (const FndPromSeries *) a;
-	const FndPromSeries *y = (const FndPromSeries *) b;
-	int			c;
-
-	c = strcmp(x->name, y->name);
-	if (c != 0)
-		return c;
-	c = strcmp(x->labels, y->labels);
-	if (c != 0)
-		return c;
-	/* ties (names that sanitise alike): the original name decides */
-	return strcmp(x->row->key.name, y->row->key.name);
-}
-
-/* One sample line: name[suffix]{labels[,extra]} value */
-static void
-fnd_prom_sample(StringInfo out, const char *name, const char *suffix,
-				const char *labels, const char *extra, double value)
-{
-	appendStringInfoString(out, name);
-	appendStringInfoString(out, suffix);
-	if (labels[0] != '\0' || extra != NULL)
-	{
-		appendStringInfoChar(out, '{');
-		appendStringInfoString(out, labels);
-		if (extra != NULL)
-		{
-			if (labels[0] != '\0')
-				appendStringInfoChar(out, ',');
-			appendStringInfoString(out, extra);
-		}
-		appendStringInfoChar(out, '}');
-	}
-	appendStringInfoChar(out, ' ');
-	fnd_prom_value(out, value);
-	appendStringInfoChar(out, '\n');
-}
-
-/*
- * fnd_metrics_prometheus(): the current database's series.  Series are
- * grouped by sanitised name, each group with one HELP and one TYPE line.
- * Counters and gauges are samples, histograms summaries (quantile labels,
- * _sum and _count).  Where two names sanitise to the same one, a series
- * whose kind or label set clashes with the first is left out, so the output
- * always parses.
- */
-PG_FUNCTION_INFO_V1(fnd_metrics_prometheus);
-Datum
-fnd_metrics_prometheus(PG_FUNCTION_ARGS)
-{
-	FndMetricRow *rows;
-	FndPromSeries *ser;
-	int			n;
-	int			i;
-	StringInfoData out;
-	const char *group = NULL;
-	int			group_kind = 0;
-	const FndPromSeries *prev = NULL;
-
-	fnd_require_shmem();
-	rows = fnd_snapshot(&n);
-	ser = palloc(sizeof(FndPromSeries) * n);
-	for (i = 0; i < n; i++)
-	{
-		StringInfoData nm;
-
-		initStringInfo(&nm);
-		fnd_prom_name(&nm, rows[i].key.name, rows[i].key.name_len);
-		ser[i].row = &rows[i];
-		ser[i].name = nm.data;
-		ser[i].labels = fnd_prom_labels(&rows[i].key);
-	}
-	qsort(ser, n, sizeof(FndPromSeries), fnd_prom_cmp);
-
-	initStringInfo(&out);
-	for (i = 0; i < n; i++)
-	{
-		FndPromSeries *s = &ser[i];
-		FndMetricRow *r = s->row;
-
-		if (group == NULL || strcmp(group, s->name) != 0)
-		{
-			group = s->name;
-			group_kind = r->kind;
-			prev = NULL;
-			appendStringInfo(&out, "# HELP %s foundation %s ", s->name,
-							 fnd_kind_names[r->kind]);
-			fnd_prom_escape(&out, r->key.name, r->key.name_len, false);
-			appendStringInfoChar(&out, '\n');
-			appendStringInfo(&out, "# TYPE %s %s\n", s->name,
-							 r->kind == FND_HISTOGRAM ? "summary" : fnd_kind_names[r->kind]);
-		}
-		else if (r->kind != group_kind ||
-				 (prev != NULL && strcmp(prev->labels, s->labels) == 0))
-			continue;
-		prev = s;
-
-		if (r->kind == FND_COUNTER)
-			fnd_prom_sample(&out, s->name, "", s->labels, NULL, r->sum);
-		else if (r->kind == FND_GAUGE)
-			fnd_prom_sample(&out, s->name, "", s->labels, NULL, r->last);
-		else
-		{
-			int			j;
-
-			for (j = 0; j < 4; j++)
-			{
-				char		extra[32];
-
-				snprintf(extra, sizeof(extra), "quantile=\"%s\"", fnd_quantile_labels[j]);
-				fnd_prom_sample(&out, s->name, "", s->labels, extra, r->q[j]);
-			}
-			fnd_prom_sample(&out, s->name, "_sum", s->labels, NULL, r->sum);
-			fnd_prom_sample(&out, s->name, "_count", s->labels, NULL, (double) r->count);
-		}
-	}
-
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }

@@ -1,4 +1,4 @@
--- telemetry: shared-memory counters, gauges and histograms (SPEC §4 Telemetry)
+-- telemetry: shared-memory counters, gauges and histograms (docs/telemetry.md)
 
 CREATE FUNCTION fnd_metric_increment(name text, "by" double precision DEFAULT 1,
                                      tags jsonb DEFAULT '{}')
@@ -66,4 +66,4 @@ RETURNS text
 LANGUAGE C VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'fnd_metrics_prometheus';
 COMMENT ON FUNCTION fnd_metrics_prometheus() IS
-'The current database''s metrics in the Prometheus text exposition format (0.0.4): counters, gauges, and histograms as summaries with quantile labels, _sum and _count. Names are sanitised to [a-zA-Z_:][a-zA-Z0-9_:]*.';
+'The current database''s metrics in the Prometheus text exposition format (0.0.4): counters, gauges, and histograms as summaries with quantile labels, _sum and _count. Names are sanitised to [a-zA-Z_:][a-zA-Z0-9_:]*, tag names to label names that are valid and unique; a series that cannot appear (names or labels that sanitise alike) is reported by a "# foundation: left out" comment line.';

@@ -18,7 +18,7 @@ bench_compare "barrier: sync, 2 parties back to back (tps = 2 x trips)" 2 \
 	"SELECT fnd_barrier_sync('bench_pair', 2, '1 s')" \
 	"trips/s = tps/2, vs SELECT 1 pairs"
 
-case "barrier: wake-up latency" in *"$ONLY"*)
+barrier_latency() {
 	lat_n=${FND_BENCH_LATENCY_N:-2000}
 	bench_sql "SET client_min_messages = warning; DROP TABLE IF EXISTS bench_barrier_lat; CREATE UNLOGGED TABLE bench_barrier_lat (party int, generation bigint, arrived timestamptz, released timestamptz); SELECT fnd_barrier_create('bench_lat', 2)"
 	for party in 1 2; do
@@ -54,8 +54,8 @@ SELECT format('%-58s %7s ms median, %7s ms p90, %7s ms p99 (N=%s)  (goal < 1 ms)
               count(*))
 FROM gen"
 	bench_sql "DROP TABLE bench_barrier_lat; SELECT fnd_barrier_remove('bench_lat')"
-	;;
-esac
+}
+bench_each "barrier: wake-up latency" barrier_latency
 
 bench_compare "barrier.sh: consensus start+vote+result (1 participant)" 1 \
 	"SELECT 1;

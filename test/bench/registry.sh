@@ -59,28 +59,8 @@ bench_inbackend "registry: table heartbeat UPDATE in-backend (compare)" 10000 \
 
 # The figures above are wall-clock time, which on a busy machine includes
 # time the backend spent waiting for a CPU.  This one reads the backend's
-# own CPU time (utime + stime from /proc/self/stat, in clock ticks) around
-# the query, so it holds up under load; its resolution is one tick.
-reg_cpu_ticks() {	# SQL -> CPU ticks the backend spent on it
-	local stat="SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint FROM pg_read_file('/proc/self/stat') s"
-	psql -X -q -At -c "SET jit = off" -c "$stat" -c "$1" -c "$stat" |
-		awk 'NR == 1 { a = $1 } END { print $1 - a }'
-}
-reg_bench_cpu() {	# LABEL N "SQL with :n" "BASELINE SQL with :n" [GOAL]
-	local label=$1 n=$2 sql=$3 base_sql=$4 goal=${5:-}
-	case "$label" in *"$ONLY"*) ;; *) return 0 ;; esac
-	local i t b hz res=()
-	hz=$(getconf CLK_TCK)
-	for ((i = 0; i < RUNS; i++)); do
-		t=$(reg_cpu_ticks "${sql//:n/$n}")
-		b=$(reg_cpu_ticks "${base_sql//:n/$n}")
-		res+=("$(awk -v t="$t" -v b="$b" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.1f", (t - b) * 1e9 / hz / n }')")
-	done
-	printf '%-58s %10s ns/op CPU (median of %d, N=%d)%s\n' "$label" \
-		"$(printf '%s\n' "${res[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
-		"$RUNS" "$n" "${goal:+  (goal $goal)}"
-}
-reg_bench_cpu "registry: fnd_lookup in-backend, CPU time (10k names)" 1000000 \
+# own CPU time (bench_cpu in scripts/bench.sh), so it holds up under load.
+bench_cpu "registry: fnd_lookup in-backend, CPU time (10k names)" 1000000 \
 	"SELECT count(*) FROM generate_series(1, :n) i, LATERAL fnd_lookup('bench', 'svc' || (i % 10000))" \
 	"SELECT count('svc' || (i % 10000)) FROM generate_series(1, :n) i" \
 	"<= 1000 ns"

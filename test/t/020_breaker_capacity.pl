@@ -122,7 +122,7 @@ is($node->safe_psql('postgres',
 	'50 150', 'the bucket counted them all');
 $node->safe_psql('postgres', "SELECT fnd_rate_reset('shared')");
 
-# --- rate buckets: a full table recycles a drained bucket, else 53400
+# --- rate buckets: a full table recycles a drained bucket, else FN902
 $node->safe_psql('postgres', "SELECT fnd_rate_check('r1', 1, '1 hour')");
 # 1000 per millisecond: drained a microsecond after its hit
 $node->safe_psql('postgres', "SELECT fnd_rate_check('r2', 1000, '1 ms')");
@@ -131,8 +131,8 @@ is($node->safe_psql('postgres', "SELECT fnd_rate_check('r3', 1, '1 hour')"), 't'
 	'a third bucket takes the place of the drained one');
 is($node->safe_psql('postgres', "SELECT string_agg(bucket, ',' ORDER BY bucket) FROM fnd_rate_limits"),
 	'r1,r3', 'the drained bucket was recycled, the busy one kept');
-is(sqlstate_of('postgres', "SELECT fnd_rate_check('r4', 1, '1 hour')"), '53400',
-	'no drained bucket left: 53400');
+is(sqlstate_of('postgres', "SELECT fnd_rate_check('r4', 1, '1 hour')"), 'FN902',
+	'no drained bucket left: FN902');
 is($node->safe_psql('postgres', "SELECT fnd_rate_check('r1', 1, '1 hour')"), 'f',
 	'the busy bucket kept its hits');
 

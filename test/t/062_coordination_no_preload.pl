@@ -14,6 +14,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION foundation');
 for my $sql (
 	"SELECT fnd_barrier_create('b', 2)",
 	"SELECT fnd_barrier_arrive('b')",
+	"SELECT fnd_barrier_arrive('b', 'p')",
 	"SELECT fnd_barrier_wait('b')",
 	"SELECT fnd_barrier_sync('b', 2)",
 	"SELECT fnd_barrier_remove('b')",
@@ -21,6 +22,7 @@ for my $sql (
 	"SELECT fnd_consensus_start('t', '{}', ARRAY['a'])",
 	"SELECT fnd_consensus_vote('t', 'a', 'accept')",
 	"SELECT fnd_consensus_result('t')",
+	"SELECT fnd_consensus_cancel('t')",
 	"SELECT * FROM fnd_consensus")
 {
 	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");

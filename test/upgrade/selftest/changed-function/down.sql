@@ -1,0 +1,4 @@
+-- keeps: none
+-- changes: none
+-- ... and the downgrade forgets to change it back.
+SELECT 1;

@@ -1,0 +1,3 @@
+-- keeps: none
+-- changes: none
+SELECT 1;

@@ -1,0 +1,2 @@
+-- changes: none
+SELECT 1;
