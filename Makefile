@@ -6,6 +6,12 @@
 #   make test       build with -Werror and assertions, run every suite on a
 #                   private instance (ONLY=word to filter, SUITES="regress ...")
 #   make bench      pgbench scenarios, ratios against baselines of the same run
+#   make installcheck   the PGXS way, against the server pg_config names, after
+#                   make install: the regression tests and the isolation specs,
+#                   each on a temporary instance that preloads foundation
+#                   (pg_regress --temp-instance with test/foundation.conf),
+#                   and the Perl TAP tests in test/t, which start servers of
+#                   their own (needs libipc-run-perl)
 
 EXTENSION = foundation
 MODULE_big = foundation
@@ -18,8 +24,18 @@ SQL_PARTS = src/core.sql src/registry.sql src/breaker.sql src/ratelimit.sql \
 DATA_built = foundation--1.0.sql
 DATA = $(filter-out $(DATA_built),$(wildcard foundation--*.sql))
 
+# The extension needs shared_preload_libraries, so installcheck does not use
+# the running server: pg_regress starts a temporary one with
+# test/foundation.conf.  (make test runs the same tests, and pgTAP and
+# test/*/suite.sh, on one staged instance of its own: scripts/test.sh.)
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=.
+REGRESS_OPTS = --inputdir=$(srcdir) --temp-instance=$(CURDIR)/tmp_check \
+	--temp-config=$(srcdir)/test/foundation.conf
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-instance=$(CURDIR)/tmp_check_iso \
+	--temp-config=$(srcdir)/test/foundation.conf --load-extension=foundation
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS += -I$(srcdir)/src

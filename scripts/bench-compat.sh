@@ -76,7 +76,8 @@ compat_instance() {
 	local FND_BIN
 	FND_BIN=$(fnd_stage_bin "$stage")
 	mkdir -p "$d"
-	fnd_initdb "$d/data" "$d" 5432 "" "shared_buffers = 256MB" "synchronous_commit = off" \
+	# the bench instance's port: each instance has a socket directory of its own
+	fnd_initdb "$d/data" "$d" "$PORT" "" "shared_buffers = 256MB" "synchronous_commit = off" \
 		"max_connections = 60"
 	fnd_pg_start "$d/data" "$d/postgres.log"
 	HOST[$name]=$d

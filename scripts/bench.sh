@@ -45,12 +45,13 @@ compat_stop_old
 rm -rf "$W"
 mkdir -p "$W/scripts"
 fnd_build_and_stage "$STAGE" "${FND_BENCH_CFLAGS:-}"
-fnd_initdb "$DATA" "$W" 5432 "" "shared_buffers = 256MB" "synchronous_commit = off" \
+PORT=$(fnd_free_socket_port "$W" "${FND_BENCH_PORT:-54330}")
+fnd_initdb "$DATA" "$W" "$PORT" "" "shared_buffers = 256MB" "synchronous_commit = off" \
 	"max_connections = 60"
 fnd_pg_start "$DATA" "$LOG"
 trap 'fnd_pg_stop "$DATA"; compat_stop_old' EXIT
 
-export PGHOST=$W PGPORT=5432 PGUSER=$(id -un) PGDATABASE=postgres
+export PGHOST=$W PGPORT=$PORT PGUSER=$(id -un) PGDATABASE=postgres
 export PATH="$FND_BIN:$PATH"
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION foundation"
 

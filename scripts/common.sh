@@ -128,3 +128,22 @@ fnd_free_port() {
 	done
 	echo "$port"
 }
+
+# A port for an instance that listens only on a unix socket in DIR: the
+# port names the socket file (DIR/.s.PGSQL.PORT), so it must not be taken
+# there; nothing may listen on it over TCP either, in case listen_addresses
+# is turned on.  Starts at $2.
+fnd_free_socket_port() {
+	local dir=$1 port=$2
+	while [ -e "$dir/.s.PGSQL.$port" ] || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		port=$((port + 1))
+	done
+	echo "$port"
+}
+
+# fnd_limited SECONDS CMD...: run CMD; past SECONDS stop it and everything
+# it started (TERM, then KILL 30 s later) and return 124.
+fnd_limited() {
+	local secs=$1; shift
+	timeout --kill-after=30 "$secs" "$@"
+}

@@ -55,12 +55,20 @@ END $$;
 SELECT fnd_cb_execute('regress_exec', 'SELECT 1');
 SELECT rejections FROM fnd_cb_status('regress_exec');
 
--- other errors keep their SQLSTATE too
+-- other errors keep their SQLSTATE too, and each melts the breaker: its
+-- failures go up by one (the first in the window, then the second opens it)
 SELECT fnd_cb_reset('regress_exec');
+SELECT failures AS failures_before FROM fnd_cb_status('regress_exec') \gset
 SELECT fnd_cb_execute('regress_exec', 'SELECT * FROM regress_no_such_table');
+SELECT state, failures_in_window, failures - :failures_before AS new_failures
+FROM fnd_cb_status('regress_exec');
 SELECT fnd_cb_execute('regress_exec', $$INSERT INTO regress_cb_t VALUES (1, 'dup')$$);
+SELECT state, failures_in_window, failures - :failures_before AS new_failures
+FROM fnd_cb_status('regress_exec');
 SELECT fnd_cb_reset('regress_exec');
 SELECT fnd_cb_execute('regress_exec', 'SELEC 1');
+SELECT state, failures_in_window, failures - :failures_before AS new_failures
+FROM fnd_cb_status('regress_exec');
 SELECT fnd_cb_reset('regress_exec');
 
 -- statement_timeout inside the protected query melts it too, and cancels
@@ -101,6 +109,7 @@ SELECT fnd_cb_reset('regress_exec');
 SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
 ALTER TABLE regress_cb_t RENAME TO regress_cb_t_old;
 SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
+SELECT state, failures_in_window FROM fnd_cb_status('regress_exec');
 SELECT fnd_cb_reset('regress_exec');
 CREATE TABLE regress_cb_t (i int);
 SELECT fnd_cb_execute('regress_exec', 'SELECT count(*) AS n FROM regress_cb_t');
@@ -131,11 +140,14 @@ DROP TABLE regress_cb_t;
 SELECT fnd_cb_remove('regress_exec');
 
 -- transaction control and client COPY cannot run in the subtransaction:
--- a clear 0A000, not an internal error
+-- a clear 0A000, not an internal error; each is a failure like any other
 SELECT fnd_cb_install('regress_txn', 100);
 \set VERBOSITY default
 SELECT fnd_cb_execute('regress_txn', 'COMMIT');
 \set VERBOSITY sqlstate
+SELECT failures_in_window, failures FROM fnd_cb_status('regress_txn');
 SELECT fnd_cb_execute('regress_txn', 'SAVEPOINT s');
+SELECT failures_in_window, failures FROM fnd_cb_status('regress_txn');
 SELECT fnd_cb_execute('regress_txn', 'COPY (SELECT 1) TO STDOUT');
+SELECT failures_in_window, failures FROM fnd_cb_status('regress_txn');
 SELECT fnd_cb_remove('regress_txn');

@@ -4,7 +4,10 @@
  *	  Call every function of the foundation extension with hostile
  *	  arguments and check that each call ends in a result or an error with
  *	  a SQLSTATE other than XX000 (internal error), that no call outlives
- *	  its statement_timeout, and that no connection is lost.
+ *	  its statement_timeout (200 ms) by more than SLOW_SLACK (2 s), and that
+ *	  no session ends, other than those the interrupter terminates on
+ *	  purpose: a FATAL error of any SQLSTATE, a lost connection, or a session
+ *	  found dead after its last call is a violation.
  *
  * The functions are discovered from the catalog (pg_proc joined to
  * pg_depend on the extension), so the fuzzer covers whatever subsystems
@@ -60,7 +63,11 @@
 #define MAX_ARGS		16
 #define MAX_STATES		256
 #define MAX_WORKERS		16
-#define HANG_SECONDS	15		/* a call this long ignored statement_timeout */
+#define STATEMENT_TIMEOUT_MS 200	/* set on every fuzz session */
+#define SLOW_SLACK		2.0		/* seconds a call may take past that timeout */
+#define HANG_SECONDS	15		/* a call this long is cancelled */
+#define STR_(x)			#x
+#define STR(x)			STR_(x)
 #define RECONNECT_EVERY 250
 
 /*
@@ -328,8 +335,9 @@ build_pools(void)
 
 	/* consensus votes and other enum words */
 	{
-		const char *ok[] = {"accept", "reject", "abstain", NULL};
-		const char *bad[] = {"ACCEPT", "accept ", "yes", "", "acc", NULL};
+		/* votes are case-insensitive: 'ACCEPT' is a vote like 'accept' */
+		const char *ok[] = {"accept", "reject", "abstain", "ACCEPT", "Reject", NULL};
+		const char *bad[] = {"accept ", "yes", "", "acc", NULL};
 
 		pool_lits(&k_vote.ok, ok);
 		pool_lits(&k_vote.bad, bad);
@@ -886,7 +894,8 @@ connect_as(const char *role)
 	if (!conn)
 		return NULL;
 	PQsetNoticeProcessor(conn, quiet, NULL);
-	res = PQexec(conn, "SET statement_timeout = '200ms'; SET lock_timeout = '100ms';"
+	res = PQexec(conn, "SET statement_timeout = '" STR(STATEMENT_TIMEOUT_MS) "ms';"
+				 " SET lock_timeout = '100ms';"
 				 " SET idle_in_transaction_session_timeout = '5s';"
 				 " SET client_min_messages = error");
 	PQclear(res);
@@ -955,6 +964,16 @@ run_call(PGconn *conn, const char *sql, const Call *c, int *hung)
 		{
 			while ((r = PQgetResult(conn)) != NULL)
 			{
+				/*
+				 * Keep the last result, but not libpq's own "connection
+				 * closed" over the server's error (a FATAL) that came first.
+				 */
+				if (res && PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+					!PQresultErrorField(r, PG_DIAG_SQLSTATE))
+				{
+					PQclear(r);
+					continue;
+				}
 				if (res)
 					PQclear(res);
 				res = r;
@@ -1065,6 +1084,120 @@ interrupter(uint64_t seed)
 		PQfinish(conn);
 }
 
+/* Count a violation of c; print it and write a reproducer at most 3 times. */
+static void
+violation(WorkerStats *ws, PGconn *conn, const Call *c, long item,
+		  const char *kind, const char *what, const char *detail)
+{
+	ws->violations++;
+	count_state(ws, kind);
+	if (should_report(c))
+	{
+		printf("VIOLATION item %ld: %s %s%s%s\n", item, c->f->sig, what,
+			   detail[0] ? ": " : "", detail);
+		write_repro(conn, c, item, kind, detail[0] ? detail : what);
+	}
+}
+
+/*
+ * Did the call end its session?  A FATAL or PANIC error, no result at all,
+ * or a connection that is no longer usable.
+ */
+static int
+session_ended(PGconn *conn, PGresult *res)
+{
+	const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+
+	return res == NULL || PQstatus(conn) != CONNECTION_OK ||
+		(sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0));
+}
+
+/*
+ * Judge one call's outcome.  Returns false when the session is gone (ended
+ * or abandoned after a hang), so the caller reconnects.
+ */
+static int
+judge_call(WorkerStats *ws, PGconn *conn, int bpid, const Call *c, long item,
+		   PGresult *res, int hung, double secs)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char		detail[512];
+	int			ended = session_ended(conn, res);
+
+	/* the interrupter ended this session on purpose */
+	if (ended && !hung && (st == NULL || strcmp(st, "57P01") == 0) &&
+		was_terminated(bpid))
+	{
+		count_state(ws, "TERM");
+		return 0;
+	}
+	ws->fcalls[c->f - funcs]++;
+	if (hung)
+		violation(ws, conn, c, item, "HANG", "did not end", "it was cancelled after "
+				  STR(HANG_SECONDS) " s, its statement_timeout is " STR(STATEMENT_TIMEOUT_MS) " ms");
+	else if (secs > STATEMENT_TIMEOUT_MS / 1000.0 + SLOW_SLACK)
+	{
+		snprintf(detail, sizeof(detail), "it took %.1f s, its statement_timeout is "
+				 STR(STATEMENT_TIMEOUT_MS) " ms", secs);
+		violation(ws, conn, c, item, "SLOW", "outlived its statement_timeout", detail);
+	}
+
+	if (res && (PQresultStatus(res) == PGRES_TUPLES_OK ||
+				PQresultStatus(res) == PGRES_COMMAND_OK))
+	{
+		count_state(ws, "00000");
+		ws->fok[c->f - funcs]++;
+	}
+	else if (st != NULL && !ended)
+	{
+		count_state(ws, st);
+		/* internal errors, data corruption */
+		if (strncmp(st, "XX", 2) == 0)
+			violation(ws, conn, c, item, st, "raised", msg ? msg : "");
+	}
+	else if (st != NULL)
+	{
+		/* a FATAL of any SQLSTATE ends a session nobody meant to end */
+		count_state(ws, st);
+		snprintf(detail, sizeof(detail), "%s %s: %s",
+				 PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED), st, msg ? msg : "");
+		violation(ws, conn, c, item, "FATAL", "ended its session", detail);
+	}
+	else if (!hung)
+	{
+		/* no SQLSTATE: the connection broke, the backend died */
+		snprintf(detail, sizeof(detail), "%s", PQerrorMessage(conn));
+		detail[strcspn(detail, "\n")] = '\0';
+		violation(ws, conn, c, item, "LOST", "lost the connection", detail);
+	}
+	return !ended && !hung;
+}
+
+/*
+ * After a worker's last call its sessions must still be there (a call may
+ * leave something behind that ends the session later, e.g. a timeout).
+ */
+static void
+check_alive(WorkerStats *ws, PGconn *conn, int bpid, const Call *last, long item)
+{
+	PGresult   *res = PQexec(conn, "SELECT 1");
+
+	/* an error that leaves the session usable (a cancel) is no death */
+	if (session_ended(conn, res) && !was_terminated(bpid))
+	{
+		const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		char		detail[512];
+
+		snprintf(detail, sizeof(detail), "%s %s", st ? st : "no SQLSTATE",
+				 PQerrorMessage(conn));
+		detail[strcspn(detail, "\n")] = '\0';
+		violation(ws, conn, last, item, "LOST",
+				  "was the last call of a session found dead after it", detail);
+	}
+	PQclear(res);
+}
+
 static void
 worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 	   WorkerStats *ws)
@@ -1072,6 +1205,8 @@ worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 	PGconn	   *conn[2] = {NULL, NULL};
 	int			used[2] = {0, 0};
 	int			bpid[2] = {0, 0};	/* backend pids (libpq forgets on loss) */
+	Call		last[2];			/* each session's last call */
+	long		last_item[2] = {-1, -1};
 	char		sql[4096];
 
 	for (long item = w; item < ncalls; item += nworkers)
@@ -1080,11 +1215,13 @@ worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 		PGresult   *res;
 		int			hung;
 		int			which;
+		double		t0;
 
 		make_call(item, nsystematic, seed, &c);
 		which = c.plain;
 		if (conn[which] && used[which] >= RECONNECT_EVERY)
 		{
+			check_alive(ws, conn[which], bpid[which], &last[which], last_item[which]);
 			PQfinish(conn[which]);
 			conn[which] = NULL;
 		}
@@ -1102,82 +1239,26 @@ worker(int w, int nworkers, long ncalls, long nsystematic, uint64_t seed,
 		}
 		used[which]++;
 		call_sql(&c, sql, sizeof(sql));
+		t0 = now_sec();
 		res = run_call(conn[which], sql, &c, &hung);
 		ws->calls++;
-		if ((!res || !PQresultErrorField(res, PG_DIAG_SQLSTATE) ||
-			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "57P01") == 0) &&
-			!hung && was_terminated(bpid[which]))
+		last[which] = c;
+		last_item[which] = item;
+		if (!judge_call(ws, conn[which], bpid[which], &c, item, res, hung, now_sec() - t0))
 		{
-			/* the interrupter ended this session on purpose */
-			count_state(ws, "TERM");
-			if (res)
-				PQclear(res);
 			PQfinish(conn[which]);
 			conn[which] = NULL;
-			continue;
-		}
-		if (hung)
-		{
-			ws->violations++;
-			count_state(ws, "HANG");
-			if (should_report(&c))
-			{
-				printf("VIOLATION item %ld: %s did not end within %d s of its 200ms statement_timeout\n",
-					   item, c.f->sig, HANG_SECONDS);
-				write_repro(conn[which], &c, item, "hang", "ignores statement_timeout");
-			}
-		}
-		ws->fcalls[c.f - funcs]++;
-		if (res && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-					PQresultStatus(res) == PGRES_COMMAND_OK))
-		{
-			count_state(ws, "00000");
-			ws->fok[c.f - funcs]++;
-		}
-		else if (res && PQresultErrorField(res, PG_DIAG_SQLSTATE))
-		{
-			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-			count_state(ws, st);
-			/* internal errors, data corruption, and the server's crash notice */
-			if (strncmp(st, "XX", 2) == 0 || strcmp(st, "57P02") == 0 ||
-				strcmp(st, "57P01") == 0)
-			{
-				const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-
-				ws->violations++;
-				if (should_report(&c))
-				{
-					printf("VIOLATION item %ld: %s raised %s: %s\n", item, c.f->sig, st,
-						   msg ? msg : "");
-					write_repro(conn[which], &c, item, st, msg ? msg : "");
-				}
-			}
-		}
-		else if (!hung)
-		{
-			/* no SQLSTATE: the connection broke, the backend died */
-			ws->violations++;
-			count_state(ws, "LOST");
-			if (should_report(&c))
-			{
-				printf("VIOLATION item %ld: %s lost the connection: %s", item, c.f->sig,
-					   PQerrorMessage(conn[which]));
-				write_repro(conn[which], &c, item, "connection lost", "backend died");
-			}
 		}
 		if (res)
 			PQclear(res);
 		fflush(stdout);
-		if (PQstatus(conn[which]) != CONNECTION_OK || hung)
-		{
-			PQfinish(conn[which]);
-			conn[which] = NULL;
-		}
 	}
 	for (int i = 0; i < 2; i++)
 		if (conn[i])
+		{
+			check_alive(ws, conn[i], bpid[i], &last[i], last_item[i]);
 			PQfinish(conn[i]);
+		}
 }
 
 static int

@@ -3,32 +3,48 @@
  *	  Stress test for foundation locks: N sessions acquire, hold and release
  *	  a few lock names at random (some with leases, some with waits, some
  *	  try-locks) while a killer thread terminates random sessions with
- *	  pg_terminate_backend().  Every holding is recorded with the server's
- *	  clock; afterwards the records are checked offline:
+ *	  pg_terminate_backend().  Every acquire and every holding is recorded
+ *	  with the server's clock; afterwards the records are checked offline.
  *
- *	  - mutual exclusion: no two holdings of a name provably overlap.  A
- *		holding is known to last from the moment after fnd_lock_acquire
- *		returned (clock_timestamp() evaluated after it) to the moment before
- *		fnd_lock_release ran (clock_timestamp() evaluated before it), and
- *		only if that release succeeded; a session-owned holding whose
- *		session was killed is only known to exist at its start; a leased
- *		holding whose release failed (its lease ran out, maybe even before
- *		acquire returned) is not known to exist at any recorded moment and
- *		is left out of the per-name checks.  Known intervals lie inside the
- *		true ones, so an overlap of known intervals is a real violation,
- *		never a false alarm;
- *	  - tokens are never handed out twice, and increase per name in the
- *		order of acquisition;
- *	  - every acquire returned a token, returned NULL after its wait, or
- *		failed because its session was killed: nobody waited past its wait
- *		(plus a slack) and no other error happened;
- *	  - a session-owned lock is never lost while its session lives;
- *	  - after all sessions are gone, no stress lock is left held.
+ *	  What a record proves.  Each acquire reads the clock just before
+ *	  fnd_lock_acquire runs ("before") and just after it returns ("start"),
+ *	  in the same statement.  The holding began somewhere in [before, start]
+ *	  and a lease starts when its holder takes over, so a leased lock lasts
+ *	  at least until before + lease.  The interval a holding is held for
+ *	  sure is therefore:
+ *	  - released with true:  [start, the clock just before the release];
+ *	  - leased, release failed (false or FN602):  [start, before + lease];
+ *	  - session-owned, its session killed:  [start, start];
+ *	  - leased, its session killed (release outcome unknown):
+ *		[start, min(start, before + lease)];
+ *	  and empty when its end lies before its start (a lease shorter than
+ *	  the acquire took).  The holder may hold longer; never shorter.
  *
- *	  Prints the operations done and the violations found; exits 1 if any.
+ *	  Violations:
+ *	  - overlaps: another holding of the name starts inside a held-for-sure
+ *		interval;
+ *	  - repeated tokens: one token handed out twice (one sequence serves
+ *		every name);
+ *	  - tokens out of order: a holding that started before another's
+ *		acquire began has a token not smaller than that one's;
+ *	  - late waiters: an acquire took longer than its wait plus LATE_SLACK;
+ *	  - errors: any error other than those of a killed session, including
+ *		statement_timeout (set on every session, so a wait that never ends
+ *		fails the run instead of hanging it);
+ *	  - session locks lost: releasing a session-owned lock while the session
+ *		lives returned false or FN602;
+ *	  - leases ended early: the release of a leased lock failed (false or
+ *		FN602) and had returned before before + lease, i.e. inside the
+ *		interval it was held for sure;
+ *	  - left held: a stress lock still held after every session ended.
  *
- *	  With LOCK_STRESS_INJECT=1 two fake holdings of one name, with the same
- *	  token and overlapping, are added before the checks, to show they fail.
+ *	  Prints the operations done and one line "violations: N (overlaps N,
+ *	  ...)"; exits 1 if there is any violation, 2 on bad usage.
+ *
+ *	  LOCK_STRESS_INJECT=KIND adds fake records that break exactly one check
+ *	  (KIND: overlap, repeat, disorder, late, lost, early), on a name no
+ *	  worker uses, before the checks: test/stress/suite.sh requires each to
+ *	  be reported as exactly one violation of its kind.
  *
  *	  usage: lock_stress SESSIONS SECONDS NAMES KILL_INTERVAL_MS
  *	  Connection parameters come from the PG* environment variables.
@@ -43,13 +59,34 @@
 
 #include "libpq-fe.h"
 
+#define LATE_SLACK_US	5000000LL	/* a waiter may overrun its wait by 5 s */
+#define STATEMENT_TIMEOUT "15s"		/* > the longest wait + LATE_SLACK_US */
+
+/* how a holding's release ended */
+#define REL_TRUE		'r'			/* returned true */
+#define REL_FALSE		'f'			/* returned false */
+#define REL_NOT_HOLDER	'e'			/* raised FN602 */
+#define REL_UNKNOWN		'k'			/* the session was killed first */
+
 typedef struct Holding
 {
-	int			name;			/* -1: not known to hold at any moment */
+	int			name;
 	long long	token;
-	long long	start;			/* server clock, usec, just after acquiring */
-	long long	end;			/* just before a successful release, or start */
+	long long	before;			/* server clock, usec, before acquiring */
+	long long	start;			/* after fnd_lock_acquire returned */
+	long long	lease;			/* usec; 0: session-owned */
+	char		outcome;		/* REL_* */
+	long long	rel_before;		/* clock before the release (REL_TRUE/FALSE) */
+	long long	rel_after;		/* a clock read after a failed release */
 } Holding;
+
+/* An acquire that returned (a token or NULL after its wait). */
+typedef struct Attempt
+{
+	long long	before;
+	long long	after;
+	long long	wait;			/* usec */
+} Attempt;
 
 typedef struct Worker
 {
@@ -58,16 +95,29 @@ typedef struct Worker
 	volatile int pid;			/* backend pid, 0 while reconnecting */
 	unsigned int seed;
 	Holding    *holdings;
-	int			nholdings;
-	int			maxholdings;
+	long		nholdings;
+	long		maxholdings;
+	Attempt    *attempts;
+	long		nattempts;
+	long		maxattempts;
 	long		acquired;
 	long		timeouts;
 	long		killed;
 	long		releases;
-	long		late;			/* acquires that overran their wait */
 	long		errors;			/* unexpected errors */
-	long		lost;			/* session-owned locks lost while alive */
 } Worker;
+
+typedef struct Counts
+{
+	long		overlaps;
+	long		repeats;
+	long		disorder;
+	long		late;
+	long		errors;
+	long		lost;
+	long		early;
+	long		leftover;
+} Counts;
 
 static int	nsessions;
 static int	nseconds;
@@ -77,13 +127,16 @@ static volatile int stop_flag = 0;
 static Worker *workers;
 static long kills_issued = 0;
 
-static double
-now_sec(void)
+static void *
+xrealloc(void *p, size_t size)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	p = realloc(p, size);
+	if (p == NULL)
+	{
+		perror("realloc");
+		exit(2);
+	}
+	return p;
 }
 
 static PGconn *
@@ -95,7 +148,11 @@ connect_db(void)
 	{
 		conn = PQconnectdb("");
 		if (PQstatus(conn) == CONNECTION_OK)
+		{
+			/* a wait or release that never returns fails instead of hanging */
+			PQclear(PQexec(conn, "SET statement_timeout = '" STATEMENT_TIMEOUT "'"));
 			return conn;
+		}
 		fprintf(stderr, "connect: %s", PQerrorMessage(conn));
 		PQfinish(conn);
 		if (stop_flag)
@@ -105,23 +162,28 @@ connect_db(void)
 }
 
 static void
-add_holding(Worker *w, int name, long long token, long long start, long long end)
+add_holding(Worker *w, const Holding *h)
 {
 	if (w->nholdings == w->maxholdings)
 	{
 		w->maxholdings = w->maxholdings ? w->maxholdings * 2 : 1024;
-		w->holdings = realloc(w->holdings, sizeof(Holding) * w->maxholdings);
-		if (w->holdings == NULL)
-		{
-			perror("realloc");
-			exit(2);
-		}
+		w->holdings = xrealloc(w->holdings, sizeof(Holding) * w->maxholdings);
 	}
-	w->holdings[w->nholdings].name = name;
-	w->holdings[w->nholdings].token = token;
-	w->holdings[w->nholdings].start = start;
-	w->holdings[w->nholdings].end = end;
-	w->nholdings++;
+	w->holdings[w->nholdings++] = *h;
+}
+
+static void
+add_attempt(Worker *w, long long before, long long after, long long wait)
+{
+	if (w->nattempts == w->maxattempts)
+	{
+		w->maxattempts = w->maxattempts ? w->maxattempts * 2 : 1024;
+		w->attempts = xrealloc(w->attempts, sizeof(Attempt) * w->maxattempts);
+	}
+	w->attempts[w->nattempts].before = before;
+	w->attempts[w->nattempts].after = after;
+	w->attempts[w->nattempts].wait = wait;
+	w->nattempts++;
 }
 
 /* Did this result fail because our session was terminated? */
@@ -136,12 +198,159 @@ session_gone(PGconn *conn, PGresult *res)
 	return state != NULL && strcmp(state, "57P01") == 0;
 }
 
+static int
+has_state(PGresult *res, const char *state)
+{
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return s != NULL && strcmp(s, state) == 0;
+}
+
+#define CLOCK_US "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+
+/* the clock before, the token (or NULL), the clock after */
 static const char *acquire_sql =
-"SELECT t, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
-"FROM (SELECT fnd_lock_acquire($1, $2::interval, $3::interval) AS t OFFSET 0) s";
+"SELECT b, t, " CLOCK_US " FROM ("
+"  SELECT b, fnd_lock_acquire($1, $2::interval, $3::interval) AS t FROM ("
+"    SELECT " CLOCK_US " AS b OFFSET 0) s0 OFFSET 0) s1";
+/* the clock before, the result, the clock after */
 static const char *release_sql =
-"SELECT ts, fnd_lock_release($1, $2::bigint) "
-"FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS ts OFFSET 0) s";
+"SELECT b, r, " CLOCK_US " FROM ("
+"  SELECT b, fnd_lock_release($1, $2::bigint) AS r FROM ("
+"    SELECT " CLOCK_US " AS b OFFSET 0) s0 OFFSET 0) s1";
+
+static void
+drop_connection(Worker *w, PGconn **conn)
+{
+	PQfinish(*conn);
+	*conn = NULL;
+	w->pid = 0;
+}
+
+/*
+ * Release h's lock and record how that ended.  Returns false if the session
+ * is gone.
+ */
+static int
+release_holding(Worker *w, PGconn *conn, Holding *h)
+{
+	char		name[64];
+	char		tokbuf[32];
+	const char *params[2] = {name, tokbuf};
+	PGresult   *res;
+	int			alive = 1;
+
+	snprintf(name, sizeof(name), "stress.%d", h->name);
+	snprintf(tokbuf, sizeof(tokbuf), "%lld", h->token);
+	res = PQexecParams(conn, release_sql, 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		h->outcome = strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? REL_TRUE : REL_FALSE;
+		h->rel_before = atoll(PQgetvalue(res, 0, 0));
+		h->rel_after = atoll(PQgetvalue(res, 0, 2));
+		if (h->outcome == REL_TRUE)
+			w->releases++;
+	}
+	else if (session_gone(conn, res))
+	{
+		h->outcome = REL_UNKNOWN;
+		w->killed++;
+		alive = 0;
+	}
+	else if (has_state(res, "FN602"))
+	{
+		PGresult   *now;
+
+		/* an upper bound of when FN602 was decided, for "ended early" */
+		h->outcome = REL_NOT_HOLDER;
+		now = PQexec(conn, "SELECT " CLOCK_US);
+		if (PQresultStatus(now) == PGRES_TUPLES_OK)
+			h->rel_after = atoll(PQgetvalue(now, 0, 0));
+		else
+		{
+			h->outcome = REL_UNKNOWN;	/* killed before we could tell */
+			alive = !session_gone(conn, now);
+		}
+		PQclear(now);
+	}
+	else
+	{
+		w->errors++;
+		h->outcome = REL_UNKNOWN;
+		fprintf(stderr, "release error: %s", PQerrorMessage(conn));
+	}
+	PQclear(res);
+	return alive;
+}
+
+/*
+ * One acquire of a random name; on success hold it a while and release it.
+ * Returns false if the session is gone.
+ */
+static int
+worker_round(Worker *w, PGconn *conn)
+{
+	char		name[64];
+	char		waitbuf[32];
+	char		leasebuf[32];
+	const char *params[3] = {name, waitbuf, NULL};
+	Holding		h = {0};
+	int			wait_ms;
+	PGresult   *res;
+
+	h.name = rand_r(&w->seed) % nnames;
+	snprintf(name, sizeof(name), "stress.%d", h.name);
+	/* a third try-locks, the rest wait up to 300 ms */
+	wait_ms = (rand_r(&w->seed) % 3 == 0) ? 0 : rand_r(&w->seed) % 300;
+	snprintf(waitbuf, sizeof(waitbuf), "%d ms", wait_ms);
+	/* one in five leased, with a lease close to the hold time */
+	if (rand_r(&w->seed) % 5 == 0)
+	{
+		int			lease_ms = 5 + rand_r(&w->seed) % 40;
+
+		snprintf(leasebuf, sizeof(leasebuf), "%d ms", lease_ms);
+		params[2] = leasebuf;
+		h.lease = lease_ms * 1000LL;
+	}
+
+	res = PQexecParams(conn, acquire_sql, 3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		int			gone = session_gone(conn, res);
+
+		if (gone)
+			w->killed++;
+		else
+		{
+			w->errors++;
+			fprintf(stderr, "acquire error: %s", PQerrorMessage(conn));
+		}
+		PQclear(res);
+		return !gone;
+	}
+	h.before = atoll(PQgetvalue(res, 0, 0));
+	h.start = atoll(PQgetvalue(res, 0, 2));
+	add_attempt(w, h.before, h.start, wait_ms * 1000LL);
+	if (PQgetisnull(res, 0, 1))
+	{
+		w->timeouts++;
+		PQclear(res);
+		return 1;
+	}
+	h.token = atoll(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	w->acquired++;
+
+	/* hold for a while */
+	usleep((rand_r(&w->seed) % 20) * 1000);
+
+	{
+		int			alive = release_holding(w, conn, &h);
+
+		add_holding(w, &h);
+		return alive;
+	}
+}
 
 static void *
 worker_main(void *arg)
@@ -151,21 +360,10 @@ worker_main(void *arg)
 
 	while (!stop_flag)
 	{
-		char		name[64];
-		char		waitbuf[32];
-		char		leasebuf[32];
-		const char *params[3];
-		int			n = rand_r(&w->seed) % nnames;
-		int			wait_ms;
-		int			lease_ms = 0;
-		double		t0;
-		PGresult   *res;
-		long long	token;
-		long long	start;
-		char		tokbuf[32];
-
 		if (conn == NULL)
 		{
+			PGresult   *res;
+
 			conn = connect_db();
 			if (conn == NULL)
 				break;
@@ -174,98 +372,8 @@ worker_main(void *arg)
 				w->pid = atoi(PQgetvalue(res, 0, 0));
 			PQclear(res);
 		}
-
-		snprintf(name, sizeof(name), "stress.%d", n);
-		/* a third try-locks, the rest wait up to 300 ms */
-		wait_ms = (rand_r(&w->seed) % 3 == 0) ? 0 : rand_r(&w->seed) % 300;
-		snprintf(waitbuf, sizeof(waitbuf), "%d ms", wait_ms);
-		/* one in five leased, with a lease close to the hold time */
-		if (rand_r(&w->seed) % 5 == 0)
-			lease_ms = 5 + rand_r(&w->seed) % 40;
-		snprintf(leasebuf, sizeof(leasebuf), "%d ms", lease_ms);
-		params[0] = name;
-		params[1] = waitbuf;
-		params[2] = lease_ms ? leasebuf : NULL;
-
-		t0 = now_sec();
-		res = PQexecParams(conn, acquire_sql, 3, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		{
-			if (session_gone(conn, res))
-				w->killed++;
-			else
-			{
-				w->errors++;
-				fprintf(stderr, "acquire error: %s", PQerrorMessage(conn));
-			}
-			PQclear(res);
-			PQfinish(conn);
-			conn = NULL;
-			w->pid = 0;
-			continue;
-		}
-		/* served or timed out, within its wait plus a generous slack */
-		if (now_sec() - t0 > wait_ms / 1000.0 + 5.0)
-			w->late++;
-		if (PQgetisnull(res, 0, 0))
-		{
-			w->timeouts++;
-			PQclear(res);
-			continue;
-		}
-		token = atoll(PQgetvalue(res, 0, 0));
-		start = atoll(PQgetvalue(res, 0, 1));
-		PQclear(res);
-		w->acquired++;
-
-		/* hold for a while */
-		usleep((rand_r(&w->seed) % 20) * 1000);
-
-		snprintf(tokbuf, sizeof(tokbuf), "%lld", token);
-		params[1] = tokbuf;
-		res = PQexecParams(conn, release_sql, 2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-			strcmp(PQgetvalue(res, 0, 1), "t") == 0)
-		{
-			add_holding(w, n, token, start, atoll(PQgetvalue(res, 0, 0)));
-			w->releases++;
-			PQclear(res);
-			continue;
-		}
-		/*
-		 * A session lock is known to be held at its start; a leased one whose
-		 * release failed may have lapsed before acquire returned.
-		 */
-		add_holding(w, lease_ms ? -1 : n, token, start, start);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK && session_gone(conn, res))
-		{
-			w->killed++;
-			PQclear(res);
-			PQfinish(conn);
-			conn = NULL;
-			w->pid = 0;
-			continue;
-		}
-		if (lease_ms == 0)
-		{
-			/* released false, or FN602: a session lock lost while alive */
-			w->lost++;
-			fprintf(stderr, "session lock %s token %lld lost: %s\n", name, token,
-					PQresultStatus(res) == PGRES_TUPLES_OK ? "release returned false" :
-					PQerrorMessage(conn));
-		}
-		else if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		{
-			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-			/* a lapsed lease may be re-acquired by someone else: FN602 */
-			if (state == NULL || strcmp(state, "FN602") != 0)
-			{
-				w->errors++;
-				fprintf(stderr, "release error: %s", PQerrorMessage(conn));
-			}
-		}
-		PQclear(res);
+		if (!worker_round(w, conn))
+			drop_connection(w, &conn);
 	}
 	if (conn)
 		PQfinish(conn);
@@ -309,8 +417,40 @@ killer_main(void *arg __attribute__((unused)))
 	return NULL;
 }
 
+/* ---------- the checks ---------- */
+
+/* End of h's held-for-sure interval; it is empty when this is < h->start. */
+static long long
+sure_end(const Holding *h)
+{
+	long long	lease_end = h->before + h->lease;
+
+	switch (h->outcome)
+	{
+		case REL_TRUE:
+			return h->rel_before;
+		case REL_FALSE:
+		case REL_NOT_HOLDER:
+			/* a session lock that failed to release is counted as lost */
+			return h->lease ? lease_end : h->start;
+		default:				/* killed: only known at its start */
+			if (h->lease && lease_end < h->start)
+				return lease_end;
+			return h->start;
+	}
+}
+
 static int
-cmp_start(const void *a, const void *b)
+cmp_token(const void *a, const void *b)
+{
+	const Holding *x = a;
+	const Holding *y = b;
+
+	return x->token < y->token ? -1 : (x->token > y->token);
+}
+
+static int
+cmp_name_start(const void *a, const void *b)
 {
 	const Holding *x = a;
 	const Holding *y = b;
@@ -323,12 +463,344 @@ cmp_start(const void *a, const void *b)
 }
 
 static int
-cmp_token(const void *a, const void *b)
+cmp_ptr_before(const void *a, const void *b)
 {
-	const Holding *x = a;
-	const Holding *y = b;
+	const Holding *x = *(Holding *const *) a;
+	const Holding *y = *(Holding *const *) b;
 
-	return x->token < y->token ? -1 : (x->token > y->token);
+	return x->before < y->before ? -1 : (x->before > y->before);
+}
+
+/* Tokens never repeat.  Sorts all by token. */
+static long
+check_repeats(Holding *all, long n)
+{
+	long		repeats = 0;
+
+	qsort(all, n, sizeof(Holding), cmp_token);
+	for (long i = 1; i < n; i++)
+		if (all[i].token == all[i - 1].token)
+		{
+			repeats++;
+			fprintf(stderr, "token %lld handed out twice\n", all[i].token);
+		}
+	return repeats;
+}
+
+/*
+ * No holding of a name is granted inside another's held-for-sure interval.
+ * A holding is held throughout its own interval when that is not empty, and
+ * in any case at its grant, which lies in [before, start]: so holding i
+ * meets an earlier j for sure when start_i < end_j and either i's interval
+ * is not empty (start_j <= start_i) or i's whole acquire came after j's
+ * start (start_j < before_i).  The n holdings of one name, sorted by start.
+ */
+static long
+check_overlaps_one_name(const Holding *h, long n)
+{
+	long long  *maxend = malloc(sizeof(long long) * (n + 1));	/* over 0..k */
+	long		overlaps = 0;
+
+	for (long k = 0; k < n; k++)
+	{
+		long long	e = sure_end(&h[k]) >= h[k].start ? sure_end(&h[k]) : 0;
+
+		maxend[k] = (k > 0 && maxend[k - 1] > e) ? maxend[k - 1] : e;
+	}
+	for (long i = 1; i < n; i++)
+	{
+		long		k = i - 1;	/* the last earlier holding that counts */
+
+		if (sure_end(&h[i]) < h[i].start)
+			while (k >= 0 && h[k].start >= h[i].before)
+				k--;
+		if (k >= 0 && h[i].start < maxend[k])
+		{
+			overlaps++;
+			fprintf(stderr, "stress.%d: token %lld granted by %lld while an earlier holding "
+					"was held for sure until %lld\n",
+					h[i].name, h[i].token, h[i].start, maxend[k]);
+		}
+	}
+	free(maxend);
+	return overlaps;
+}
+
+/*
+ * Per name: a holding that started (acquire returned) before another's
+ * acquire began got the smaller token.  The n holdings of one name, sorted
+ * by start.
+ */
+static long
+check_order_one_name(const Holding *h, long n)
+{
+	const Holding **by_before = malloc(sizeof(Holding *) * (n + 1));
+	long		disorder = 0;
+	long		a = 0;
+	long long	maxtok = -1;
+
+	for (long i = 0; i < n; i++)
+		by_before[i] = &h[i];
+	qsort(by_before, n, sizeof(Holding *), cmp_ptr_before);
+	for (long i = 0; i < n; i++)
+	{
+		const Holding *b = by_before[i];
+
+		/* every holding that started before b's acquire began */
+		for (; a < n && h[a].start < b->before; a++)
+			if (h[a].token > maxtok)
+				maxtok = h[a].token;
+		if (maxtok >= b->token)
+		{
+			disorder++;
+			fprintf(stderr, "stress.%d: token %lld acquired after token %lld\n",
+					b->name, b->token, maxtok);
+		}
+	}
+	free(by_before);
+	return disorder;
+}
+
+/* Run the per-name checks over all, sorted by name, then start. */
+static void
+check_per_name(const Holding *all, long n, Counts *c)
+{
+	long		first = 0;
+
+	for (long i = 1; i <= n; i++)
+		if (i == n || all[i].name != all[first].name)
+		{
+			c->overlaps += check_overlaps_one_name(all + first, i - first);
+			c->disorder += check_order_one_name(all + first, i - first);
+			first = i;
+		}
+}
+
+/* Failed releases: of a live session's lock, or inside a lease. */
+static void
+check_releases(const Holding *all, long n, Counts *c)
+{
+	for (long i = 0; i < n; i++)
+	{
+		const Holding *h = &all[i];
+
+		if (h->outcome != REL_FALSE && h->outcome != REL_NOT_HOLDER)
+			continue;
+		if (h->lease == 0)
+		{
+			c->lost++;
+			fprintf(stderr, "stress.%d: session lock with token %lld lost: release %s\n",
+					h->name, h->token, h->outcome == REL_FALSE ? "returned false" : "raised FN602");
+		}
+		else if (h->rel_after < h->before + h->lease)
+		{
+			c->early++;
+			fprintf(stderr, "stress.%d: lease of token %lld ended early: release %s "
+					"%lld us before the lease could end\n", h->name, h->token,
+					h->outcome == REL_FALSE ? "returned false" : "raised FN602",
+					h->before + h->lease - h->rel_after);
+		}
+	}
+}
+
+static long
+check_late(const Attempt *at, long n)
+{
+	long		late = 0;
+
+	for (long i = 0; i < n; i++)
+		if (at[i].after - at[i].before > at[i].wait + LATE_SLACK_US)
+		{
+			late++;
+			fprintf(stderr, "an acquire with a wait of %lld ms took %lld ms\n",
+					at[i].wait / 1000, (at[i].after - at[i].before) / 1000);
+		}
+	return late;
+}
+
+/* Nothing is left held once every session is gone: the count, or -1. */
+static long
+check_leftover(void)
+{
+	PGconn	   *conn = connect_db();
+	long		leftover = -1;
+
+	if (conn == NULL)
+		return -1;
+	for (int i = 0; i < 100; i++)
+	{
+		PGresult   *res = PQexec(conn, "SELECT count(*) FROM fnd_locks WHERE name LIKE 'stress.%' "
+								 "AND (lease_expires_at IS NULL OR lease_expires_at > clock_timestamp())");
+
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			leftover = atol(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		if (leftover == 0)
+			break;
+		usleep(100000);			/* exiting backends may still be cleaning up */
+	}
+	PQfinish(conn);
+	if (leftover != 0)
+		fprintf(stderr, "%ld stress locks left held after all sessions ended\n", leftover);
+	return leftover;
+}
+
+/* ---------- self-test: records that break exactly one check ---------- */
+
+#define INJECT_TOKEN 9000000000000000000LL
+
+static Holding
+fake(int name, long long token, long long before, long long start,
+	 char outcome, long long rel_before)
+{
+	Holding		h = {name, token, before, start, 0, outcome, rel_before, rel_before};
+
+	return h;
+}
+
+/*
+ * Add the fake records for kind to all (room for two) and at (room for
+ * one).  Returns false for an unknown kind.
+ */
+static int
+inject(const char *kind, Holding *all, long *n, Attempt *at, long *nat)
+{
+	int			x = nnames;		/* a name no worker uses */
+
+	if (strcmp(kind, "overlap") == 0)
+	{
+		/* the second starts inside the first; tokens distinct, increasing */
+		all[(*n)++] = fake(x, INJECT_TOKEN, 900, 1000, REL_TRUE, 3000);
+		all[(*n)++] = fake(x, INJECT_TOKEN + 1, 1900, 2000, REL_TRUE, 4000);
+	}
+	else if (strcmp(kind, "repeat") == 0)
+	{
+		/* one token on two names, one after the other */
+		all[(*n)++] = fake(x, INJECT_TOKEN, 900, 1000, REL_TRUE, 2000);
+		all[(*n)++] = fake(x + 1, INJECT_TOKEN, 2900, 3000, REL_TRUE, 4000);
+	}
+	else if (strcmp(kind, "disorder") == 0)
+	{
+		/* one after the other, the later with the smaller token */
+		all[(*n)++] = fake(x, INJECT_TOKEN + 1, 900, 1000, REL_TRUE, 2000);
+		all[(*n)++] = fake(x, INJECT_TOKEN, 2900, 3000, REL_TRUE, 4000);
+	}
+	else if (strcmp(kind, "late") == 0)
+	{
+		/* a 100 ms wait that took 1 s more than the slack */
+		at[*nat].before = 0;
+		at[*nat].wait = 100000;
+		at[*nat].after = at[*nat].wait + LATE_SLACK_US + 1000000;
+		(*nat)++;
+	}
+	else if (strcmp(kind, "lost") == 0)
+		all[(*n)++] = fake(x, INJECT_TOKEN, 900, 1000, REL_FALSE, 2000);
+	else if (strcmp(kind, "early") == 0)
+	{
+		/* a 1 s lease whose release raised FN602 after 2 ms */
+		Holding		h = fake(x, INJECT_TOKEN, 900, 1000, REL_NOT_HOLDER, 2000);
+
+		h.lease = 1000000;
+		h.rel_after = 2900;
+		all[(*n)++] = h;
+	}
+	else
+		return 0;
+	return 1;
+}
+
+/* ---------- main ---------- */
+
+static void
+start_threads(pthread_t *killer)
+{
+	workers = calloc(nsessions, sizeof(Worker));
+	if (workers == NULL)
+		exit(2);
+	for (int i = 0; i < nsessions; i++)
+	{
+		workers[i].id = i;
+		workers[i].seed = 1000 + i;
+		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+	}
+	pthread_create(killer, NULL, killer_main, NULL);
+}
+
+/* Every worker's holdings and attempts in two arrays, with room to inject. */
+static void
+gather(Holding **all, long *nall, Attempt **at, long *nat)
+{
+	long		nh = 0;
+	long		na = 0;
+
+	for (int i = 0; i < nsessions; i++)
+	{
+		nh += workers[i].nholdings;
+		na += workers[i].nattempts;
+	}
+	*all = xrealloc(NULL, sizeof(Holding) * (nh + 2));
+	*at = xrealloc(NULL, sizeof(Attempt) * (na + 1));
+	*nall = 0;
+	*nat = 0;
+	for (int i = 0; i < nsessions; i++)
+	{
+		memcpy(*all + *nall, workers[i].holdings, sizeof(Holding) * workers[i].nholdings);
+		*nall += workers[i].nholdings;
+		memcpy(*at + *nat, workers[i].attempts, sizeof(Attempt) * workers[i].nattempts);
+		*nat += workers[i].nattempts;
+	}
+}
+
+/*
+ * How many holdings the per-name checks see held for a while, and how many
+ * of those are leased: a check over nothing proves nothing.
+ */
+static void
+report_coverage(const Holding *all, long n)
+{
+	long		sure = 0;
+	long		leased = 0;
+	long		lapsed = 0;
+
+	for (long i = 0; i < n; i++)
+	{
+		if (all[i].lease && (all[i].outcome == REL_FALSE || all[i].outcome == REL_NOT_HOLDER))
+			lapsed++;
+		if (sure_end(&all[i]) > all[i].start)
+		{
+			sure++;
+			if (all[i].lease)
+				leased++;
+		}
+	}
+	printf("lock stress: %ld holdings, %ld held for sure for a while (%ld of them leased); "
+		   "%ld leases lapsed before their release\n", n, sure, leased, lapsed);
+}
+
+static void
+report(const Counts *c)
+{
+	long		acquired = 0, timeouts = 0, killed = 0, releases = 0;
+	long		violations;
+
+	for (int i = 0; i < nsessions; i++)
+	{
+		acquired += workers[i].acquired;
+		timeouts += workers[i].timeouts;
+		killed += workers[i].killed;
+		releases += workers[i].releases;
+	}
+	violations = c->overlaps + c->repeats + c->disorder + c->late + c->errors +
+		c->lost + c->early + (c->leftover != 0);
+	printf("lock stress: %d sessions, %d s, %d names: %ld ops (%ld acquired, %ld released, "
+		   "%ld timed out, %ld interrupted by %ld kills)\n",
+		   nsessions, nseconds, nnames, acquired + timeouts + killed + releases,
+		   acquired, releases, timeouts, killed, kills_issued);
+	printf("violations: %ld (overlaps %ld, repeated tokens %ld, tokens out of order %ld, "
+		   "late waiters %ld, errors %ld, session locks lost %ld, leases ended early %ld, "
+		   "left held %ld)\n",
+		   violations, c->overlaps, c->repeats, c->disorder, c->late, c->errors,
+		   c->lost, c->early, c->leftover < 0 ? 1 : c->leftover);
 }
 
 int
@@ -336,17 +808,11 @@ main(int argc, char **argv)
 {
 	pthread_t	killer;
 	Holding    *all;
-	long		nall = 0;
-	long		i;
-	long		overlaps = 0;
-	long		repeats = 0;
-	long		disorder = 0;
-	long		acquired = 0, timeouts = 0, killed = 0, releases = 0;
-	long		late = 0, errors = 0, lost = 0;
-	long		leftover = -1;
-	long		violations;
-	PGconn	   *conn;
-	PGresult   *res;
+	Attempt    *at;
+	long		nall;
+	long		nat;
+	Counts		c = {0};
+	const char *kind = getenv("LOCK_STRESS_INJECT");
 
 	if (argc != 5)
 	{
@@ -363,115 +829,30 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	workers = calloc(nsessions, sizeof(Worker));
-	for (i = 0; i < nsessions; i++)
-	{
-		workers[i].id = i;
-		workers[i].seed = 1000 + i;
-		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
-	}
-	pthread_create(&killer, NULL, killer_main, NULL);
+	start_threads(&killer);
 	sleep(nseconds);
 	stop_flag = 1;
 	pthread_join(killer, NULL);
-	for (i = 0; i < nsessions; i++)
+	for (int i = 0; i < nsessions; i++)
+	{
 		pthread_join(workers[i].thread, NULL);
-
-	for (i = 0; i < nsessions; i++)
-	{
-		nall += workers[i].nholdings;
-		acquired += workers[i].acquired;
-		timeouts += workers[i].timeouts;
-		killed += workers[i].killed;
-		releases += workers[i].releases;
-		late += workers[i].late;
-		errors += workers[i].errors;
-		lost += workers[i].lost;
-	}
-	all = malloc(sizeof(Holding) * (nall + 2));
-	nall = 0;
-	for (i = 0; i < nsessions; i++)
-	{
-		memcpy(all + nall, workers[i].holdings, sizeof(Holding) * workers[i].nholdings);
-		nall += workers[i].nholdings;
+		c.errors += workers[i].errors;
 	}
 
-	if (getenv("LOCK_STRESS_INJECT") != NULL)
+	gather(&all, &nall, &at, &nat);
+	if (kind != NULL && !inject(kind, all, &nall, at, &nat))
 	{
-		/* two holdings of one name with one token, the second inside the first */
-		all[nall].name = 0;
-		all[nall].token = 1;
-		all[nall].start = 1000;
-		all[nall].end = 3000;
-		all[nall + 1] = all[nall];
-		all[nall + 1].start = 2000;
-		nall += 2;
+		fprintf(stderr, "LOCK_STRESS_INJECT: unknown kind \"%s\"\n", kind);
+		return 2;
 	}
-
-	/* tokens never repeat (one sequence serves every name) */
-	qsort(all, nall, sizeof(Holding), cmp_token);
-	for (i = 1; i < nall; i++)
-		if (all[i].token == all[i - 1].token)
-		{
-			repeats++;
-			fprintf(stderr, "token %lld handed out twice\n", all[i].token);
-		}
-
-	/* per name, in order of acquisition: no overlap, tokens increase */
-	qsort(all, nall, sizeof(Holding), cmp_start);
-	for (i = 1; i < nall; i++)
-	{
-		long		j;
-		long long	maxend = 0;
-
-		if (all[i].name < 0 || all[i].name != all[i - 1].name)
-			continue;
-		if (all[i].token <= all[i - 1].token)
-		{
-			disorder++;
-			fprintf(stderr, "stress.%d: token %lld acquired after %lld\n",
-					all[i].name, all[i].token, all[i - 1].token);
-		}
-		/* latest known end among earlier holdings of this name */
-		for (j = i - 1; j >= 0 && all[j].name == all[i].name; j--)
-			if (all[j].end > maxend)
-				maxend = all[j].end;
-		if (all[i].start < maxend)
-		{
-			overlaps++;
-			fprintf(stderr, "stress.%d: token %lld acquired while an earlier holding still held it\n",
-					all[i].name, all[i].token);
-		}
-	}
-
-	/* nothing is left held once every session is gone */
-	conn = connect_db();
-	if (conn != NULL)
-	{
-		for (i = 0; i < 100; i++)
-		{
-			res = PQexec(conn, "SELECT count(*) FROM fnd_locks WHERE name LIKE 'stress.%' "
-						 "AND (lease_expires_at IS NULL OR lease_expires_at > clock_timestamp())");
-			if (PQresultStatus(res) == PGRES_TUPLES_OK)
-				leftover = atol(PQgetvalue(res, 0, 0));
-			PQclear(res);
-			if (leftover == 0)
-				break;
-			usleep(100000);		/* exiting backends may still be cleaning up */
-		}
-		PQfinish(conn);
-	}
-	if (leftover != 0)
-		fprintf(stderr, "%ld stress locks left held after all sessions ended\n", leftover);
-
-	violations = overlaps + repeats + disorder + late + errors + lost + (leftover != 0);
-	printf("lock stress: %d sessions, %d s, %d names: %ld ops (%ld acquired, %ld released, "
-		   "%ld timed out, %ld interrupted by %ld kills)\n",
-		   nsessions, nseconds, nnames, acquired + timeouts + killed + releases,
-		   acquired, releases, timeouts, killed, kills_issued);
-	printf("violations: %ld (overlaps %ld, repeated tokens %ld, tokens out of order %ld, "
-		   "late waiters %ld, errors %ld, session locks lost %ld, left held %ld)\n",
-		   violations, overlaps, repeats, disorder, late, errors, lost,
-		   leftover < 0 ? 0 : leftover);
-	return violations == 0 ? 0 : 1;
+	c.repeats = check_repeats(all, nall);
+	qsort(all, nall, sizeof(Holding), cmp_name_start);
+	check_per_name(all, nall, &c);
+	check_releases(all, nall, &c);
+	c.late = check_late(at, nat);
+	c.leftover = check_leftover();
+	report_coverage(all, nall);
+	report(&c);
+	return (c.overlaps + c.repeats + c.disorder + c.late + c.errors + c.lost +
+			c.early == 0 && c.leftover == 0) ? 0 : 1;
 }

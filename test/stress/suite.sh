@@ -2,6 +2,11 @@
 # Stress suite: builds the libpq harness and runs it against the shared test
 # instance (PG* environment from scripts/test.sh).  Short by default (make
 # test); long with FND_STRESS_LONG=1 (make stress).
+#
+# First the checker checks itself: for each kind of violation, a short run
+# with fake records that break exactly that check (LOCK_STRESS_INJECT) must
+# exit 1 and report exactly one violation, of that kind.  A checker whose
+# check is broken, or that fails for another reason, fails the suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${FND_WORK:-/tmp}/lock_stress
@@ -10,11 +15,38 @@ inc=$(pg_config --includedir 2>/dev/null || true)
 cc -O2 -Wall -Wextra -Werror -o "$out" lock_stress.c -I"$inc" -lpq -lpthread
 psql -X -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
 	-c "CREATE EXTENSION IF NOT EXISTS foundation"
-# the checks can fail: a fake overlapping holding must be reported
-if LOCK_STRESS_INJECT=1 "$out" 2 1 1 100000 >/dev/null 2>&1; then
-	echo "lock stress: the checker did not report an injected violation"
+
+# The violations line with 1 for the given kind and 0 elsewhere.
+expected_line() {
+	local kind=$1 k line="violations: 1 (" sep=
+	for k in overlap:overlaps repeat:"repeated tokens" disorder:"tokens out of order" \
+		late:"late waiters" error:errors lost:"session locks lost" \
+		early:"leases ended early" leftover:"left held"; do
+		line+="$sep${k#*:} $([ "${k%%:*}" = "$kind" ] && echo 1 || echo 0)"
+		sep=", "
+	done
+	echo "$line)"
+}
+
+failed=0
+for kind in overlap repeat disorder late lost early; do
+	want=$(expected_line "$kind")
+	set +e
+	LOCK_STRESS_INJECT=$kind "$out" 2 1 1 100000 > "$out.$kind.txt" 2>&1
+	rc=$?
+	set -e
+	sed "s/^/  [inject $kind] /" "$out.$kind.txt"
+	if [ "$rc" -ne 1 ] || ! grep -qxF "$want" "$out.$kind.txt"; then
+		echo "lock stress self-test: injected '$kind' gave exit status $rc, not 1 with the line"
+		echo "  $want"
+		failed=1
+	fi
+done
+if [ "$failed" -ne 0 ]; then
 	exit 1
 fi
+echo "lock stress self-test: each injected kind of violation was reported, alone"
+
 if [ "${FND_STRESS_LONG:-0}" = 1 ]; then
 	"$out" 16 120 4 50
 else

@@ -4,6 +4,9 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use FindBin;
+use lib $FindBin::RealBin;
+use FndTest;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('nopreload');
@@ -34,4 +37,5 @@ is($node->safe_psql('postgres',
 	'0', 'no supervisor without preload');
 
 $node->stop;
+FndTest::server_log_ok($node);
 done_testing();

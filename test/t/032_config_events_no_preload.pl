@@ -5,6 +5,9 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use FindBin;
+use lib $FindBin::RealBin;
+use FndTest;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('nopreload_ce');
@@ -36,4 +39,5 @@ like($err, qr/foundation must be loaded via shared_preload_libraries/,
 	'fnd_services() needs the preload (FN001)');
 
 $node->stop;
+FndTest::server_log_ok($node);
 done_testing();

@@ -5,6 +5,9 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use FindBin;
+use lib $FindBin::RealBin;
+use FndTest;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('telemetry_restart');
@@ -83,4 +86,6 @@ for my $sql ("SELECT fnd_metric_increment('x')", "SELECT fnd_metric_gauge('x', 1
 	like($err, qr/FN001/, "without preload: $sql raises FN001");
 }
 $node->stop;
+# one kill -9 (the supervisor), and nothing else
+FndTest::server_log_ok($node, kills => 1);
 done_testing();
