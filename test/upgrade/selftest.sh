@@ -52,10 +52,12 @@ sed "s/^default_version.*/default_version = '1.0.1'/" "$EXTDIR/$EXT.control" > "
 rm -f "$EXTDIR/$EXT.control"
 cp "$T/control" "$EXTDIR/$EXT.control"
 
+# its own socket directory: any port number is free there
+PORT=$(( ${PGPORT:-54320} + 1 ))
 "$BIN/initdb" -D "$DATA" -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
 cat >> "$DATA/postgresql.conf" <<EOF
 shared_preload_libraries = 'foundation'
-port = 5432
+port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$T'
 max_connections = 40
@@ -63,7 +65,7 @@ fsync = off
 lc_messages = 'C'
 EOF
 "$BIN/pg_ctl" -D "$DATA" -l "$T/postgres.log" -w -t 60 start >/dev/null
-export PATH="$BIN:$PATH" PGHOST=$T PGPORT=5432 PGDATABASE=postgres
+export PATH="$BIN:$PATH" PGHOST=$T PGPORT=$PORT PGDATABASE=postgres
 
 NFAIL=0
 NOK=0
