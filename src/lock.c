@@ -821,6 +821,8 @@ fnd_lock_acquire(PG_FUNCTION_ARGS)
 	wait_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(1), "wait", true);
 	if (!PG_ARGISNULL(2))
 		lease_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "lease", false);
+	else
+		fnd_warn_if_pooled("lock", "%s", key.name);
 
 	slot = fnd_lock_my_slot();
 	/* before owning anything, so the session's exit releases it */
