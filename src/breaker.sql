@@ -79,3 +79,4 @@ CREATE VIEW fnd_circuit_breakers AS
     SELECT * FROM fnd_cb_list() ORDER BY name;
 COMMENT ON VIEW fnd_circuit_breakers IS
 'Every circuit breaker of this database: settings, state (closed, open, half_open), failures in the window, when it opened and retries, and counters.';
+GRANT SELECT ON fnd_circuit_breakers TO PUBLIC;

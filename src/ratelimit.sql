@@ -44,3 +44,4 @@ CREATE VIEW fnd_rate_limits AS
     SELECT * FROM fnd_rate_list() ORDER BY bucket;
 COMMENT ON VIEW fnd_rate_limits IS
 'Every rate-limit bucket of this database: hits in the window, last limit and period, time until the next hit is allowed, allowed and rejected counters.';
+GRANT SELECT ON fnd_rate_limits TO PUBLIC;
