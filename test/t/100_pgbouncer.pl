@@ -108,10 +108,9 @@ logfile = %s/pgbouncer.log
 pidfile = %s/pgbouncer.pid
 }, $node->host, $node->port, $bouncer->port, $bouncer->host, $bdir, $bdir, $bdir));
 
-my ($bout, $berr) = ('', '');
 my $bh = IPC::Run::start([ $pgbouncer, "$bdir/pgbouncer.ini" ],
-	'<', \undef, '>', \$bout, '2>', \$berr);
-END { $bh->signal('TERM') if $bh && $bh->pumpable; }
+	'<', \undef, '>&', "$bdir/pgbouncer.out", IPC::Run::timeout(120));
+END { eval { $bh->kill_kill(grace => 5) } if $bh; }
 
 my @as_app = (extra_params => [ '-U', $user ]);
 sub via_pooler
@@ -120,14 +119,13 @@ sub via_pooler
 	return $bouncer->safe_psql('postgres', $sql, @as_app);
 }
 my $up = 0;
-foreach (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+foreach (1 .. 300)    # 30 s at most
 {
 	my ($r) = $bouncer->psql('postgres', 'SELECT 1', @as_app);
 	if ($r == 0) { $up = 1; last; }
-	last unless $bh->pumpable;
 	usleep(100_000);
 }
-ok($up, 'pgbouncer accepts connections') or diag("pgbouncer: $bout$berr");
+ok($up, 'pgbouncer accepts connections') or diag(slurp_file("$bdir/pgbouncer.out"));
 
 my $server_conns = q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'};
 
@@ -191,7 +189,7 @@ SELECT fnd_config_get('app.pool.size');\n} x 5;
 			[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-U', $user,
 			  '-d', $bouncer->connstr('postgres') ],
 			'<', \$sql, '>', \$o, '2>', \$e,
-			IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default)) };
+			IPC::Run::timeout(60)) };
 }
 my $clients_ok = 0;
 foreach my $c (@clients)
