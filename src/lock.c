@@ -62,6 +62,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
@@ -337,6 +338,24 @@ fnd_token_check_sequence(Oid seqid, const char *seqname)
 }
 
 /*
+ * A new block needs nextval, which a read-only transaction (always, on a hot
+ * standby) refuses with an error naming nextval(); say what was refused.
+ */
+static void
+fnd_token_check_writable(int kind)
+{
+	if (!XactReadOnly)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("cannot issue a new %s in a read-only transaction",
+					kind == FND_TOKEN_FENCING ? "fencing token" : "election term"),
+			 RecoveryInProgress() ?
+			 errdetail("The server is a hot standby: tokens and terms come from a sequence that only the primary advances.") : 0,
+			 errhint("Acquire locks and elect leaders on the primary, outside read-only transactions.")));
+}
+
+/*
  * Take the next token of (dbid, kind) from its reserved block.  Returns
  * false if the block is used up (or there is none yet).  Cheap (one
  * spinlock), so callers may hold the lock table LWLock; it needs no
@@ -470,7 +489,7 @@ fnd_next_token(FunctionCallInfo fcinfo, int kind)
 							seqname),
 					 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
 		fnd_token_check_sequence(seqid, seqname);
-		/* like nextval, refuses to run on a standby or read-only */
+		fnd_token_check_writable(kind);
 		start = nextval_internal(seqid, false);
 		fnd_token_make_durable(seqid);
 		if (!fnd_token_install_range(kind, seqid, start))
