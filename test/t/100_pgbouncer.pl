@@ -77,6 +77,14 @@ is(warnings_of(q{SET foundation.pooler_mode = transaction;
 is(warnings_of(q{SELECT fnd_register('direct', 'c');
 	SELECT fnd_lock_acquire('direct-lock-3')}),
 	'', 'pooler_mode none (the default): no warning');
+# A session pooler's reset (pgbouncer's server_reset_query, DISCARD ALL)
+# does not release what the server session owns either.
+is($node->safe_psql('postgres', q{SELECT fnd_register('direct', 'kept');
+	SELECT fnd_lock_acquire('kept-lock') IS NOT NULL;
+	DISCARD ALL;
+	SELECT count(*) FROM fnd_lookup('direct', 'kept');
+	SELECT count(*) FROM fnd_locks WHERE name = 'kept-lock' AND owner_pid = pg_backend_pid()}),
+	"\nt\n1\n1", 'DISCARD ALL keeps the session\'s registry entry and lock');
 my ($ret, $out, $err) = $node->psql('postgres', q{SET foundation.pooler_mode = 'bouncy'});
 like($err, qr/invalid value for parameter "foundation.pooler_mode": "bouncy"/,
 	'a bad pooler_mode is refused');
