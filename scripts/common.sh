@@ -21,7 +21,7 @@ FND_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FND_PACKAGES="postgresql-$FND_PGVER postgresql-client-$FND_PGVER
 	postgresql-server-dev-$FND_PGVER postgresql-$FND_PGVER-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libpq-dev gcc make
-	prometheus"
+	prometheus prometheus-postgres-exporter pgbouncer"
 
 fnd_log() { printf '==> %s\n' "$*" >&2; }
 fnd_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -97,6 +97,8 @@ BEGIN
     WHILE EXISTS (SELECT 1 FROM pg_stat_activity
                   WHERE pid = current_setting('fnd_test.oldpid')::int) LOOP
         PERFORM pg_sleep(0.01);
+        -- pg_stat_activity is read once per transaction unless cleared
+        PERFORM pg_stat_clear_snapshot();
     END LOOP;
 END $$;
 SELECT count(*) AS left_over FROM fnd_locks WHERE name = 'lk.session';

@@ -244,6 +244,8 @@ fnd_elect_leader(PG_FUNCTION_ARGS)
 	fnd_check_name(fnd_arg_text(fcinfo, 1, "candidate"), "candidate", candidate);
 	if (!PG_ARGISNULL(2))
 		lease_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "lease", false);
+	else
+		fnd_warn_if_pooled("leadership of group", "%s", key.name);
 
 	fnd_session_track();
 	fnd_election_touched = true;

@@ -16,6 +16,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -47,6 +48,17 @@ bool		fnd_preloaded = false;
 char	   *fnd_database = NULL;
 int			fnd_supervisor_naptime = 1000;
 int			fnd_value_memory_kb = 16384;
+
+/* foundation.pooler_mode: what, if anything, shares this server session */
+#define FND_POOLER_NONE		0
+static int	fnd_pooler_mode = FND_POOLER_NONE;
+static const struct config_enum_entry fnd_pooler_modes[] = {
+	{"none", FND_POOLER_NONE, false},
+	{"session", 1, false},
+	{"transaction", 2, false},
+	{"statement", 3, false},
+	{NULL, 0, false}
+};
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -96,6 +108,17 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("foundation.pooler_mode",
+							 "Pool mode of the connection pooler that shares this server session, or none.",
+							 "Set it where the pooler connects (pgbouncer's connect_query, or ALTER ROLE ... SET): "
+							 "a session-owned registration, lock or leadership then raises a WARNING.",
+							 &fnd_pooler_mode,
+							 FND_POOLER_NONE,
+							 fnd_pooler_modes,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	for (i = 0; i < fnd_service_count; i++)
 	{
 		if (fnd_service_list[i]->define_settings)
@@ -135,6 +158,45 @@ fnd_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	fnd_shmem_startup();
+}
+
+/*
+ * Warn that something owned by the session (no lease) is being made while
+ * foundation.pooler_mode says a pooler shares this server session: it will
+ * belong to the server session, outlive the client's connection and pass to
+ * whichever client the pooler serves next.  A warning, not an error, as a
+ * session-pooled application may mean it; cheap when the setting is none.
+ * fmt and its arguments name the object.
+ */
+void
+fnd_warn_if_pooled(const char *what, const char *fmt,...)
+{
+	StringInfoData name;
+
+	if (fnd_pooler_mode == FND_POOLER_NONE)
+		return;
+
+	initStringInfo(&name);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&name, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&name, needed);
+	}
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("session-owned %s \"%s\" belongs to the server session, not to the pooler's client",
+					what, name.data),
+			 errdetail("foundation.pooler_mode is \"%s\": the pooler hands this server session to other clients, and what it owns outlives your client's connection.",
+					   GetConfigOption("foundation.pooler_mode", false, false)),
+			 errhint("Pass a lease (for example lease => '30 s') and renew it, or connect without the pooler.")));
+	pfree(name.data);
 }
 
 /*

@@ -86,6 +86,7 @@ extern bool fnd_preloaded;
 extern char *fnd_database;
 extern int	fnd_supervisor_naptime;
 extern int	fnd_value_memory_kb;
+extern void fnd_warn_if_pooled(const char *what, const char *fmt,...) pg_attribute_printf(2, 3);
 
 /* shmem.c */
 #define FND_SERVICE_RUNNING		0

@@ -677,6 +677,8 @@ fnd_lock_acquire_args(FunctionCallInfo fcinfo, FndLockTarget *tg,
 	*lease_usec = 0;
 	if (!PG_ARGISNULL(2))
 		*lease_usec = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "lease", false);
+	else
+		fnd_warn_if_pooled("lock", "%s", tg->key.name);
 }
 
 /* fnd_lock_wait, counted and timed in telemetry */

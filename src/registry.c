@@ -758,6 +758,8 @@ fnd_register(PG_FUNCTION_ARGS)
 	/* before allocating: nothing below may fail while dp could leak */
 	if (!leased)
 	{
+		fnd_warn_if_pooled("registry entry", "%s/%s",
+						   FND_REG_NS(&key), FND_REG_NAME(&key));
 		fnd_session_track();
 		fnd_reg_owns_session_entries = true;
 	}

@@ -35,6 +35,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
@@ -304,6 +305,24 @@ fnd_token_sweep_dropped(void)
 	return freed;
 }
 
+/*
+ * A new block needs nextval, which a read-only transaction (always, on a hot
+ * standby) refuses with an error naming nextval(); say what was refused.
+ */
+static void
+fnd_token_check_writable(int kind)
+{
+	if (!XactReadOnly)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("cannot issue a new %s in a read-only transaction",
+					kind == FND_TOKEN_FENCING ? "fencing token" : "election term"),
+			 RecoveryInProgress() ?
+			 errdetail("The server is a hot standby: tokens and terms come from a sequence that only the primary advances.") : 0,
+			 errhint("Acquire locks and elect leaders on the primary, outside read-only transactions.")));
+}
+
 /* Reserve a block from seqname (nextval) and install it; FN607 if no slot. */
 static void
 fnd_token_refill(FunctionCallInfo fcinfo, int kind, const char *seqname)
@@ -321,7 +340,7 @@ fnd_token_refill(FunctionCallInfo fcinfo, int kind, const char *seqname)
 						seqname),
 				 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
 	fnd_token_check_sequence(seqid, seqname);
-	/* like nextval, refuses to run on a standby or read-only */
+	fnd_token_check_writable(kind);
 	start = nextval_internal(seqid, false);
 	fnd_token_make_durable(seqid);
 	if (fnd_token_install_range(kind, seqid, start))
