@@ -210,8 +210,8 @@ const FndService fnd_consensus_service = {
 	.name = "consensus",
 	.phase = 2,
 	.depends_on = "events",
-	/* its periodic work checks for the table itself (fnd_event_target) */
-	.uses_tables = false,
+	/* records each database's decisions in its fnd_events: per database */
+	.uses_tables = true,
 	.shmem_size = fnd_consensus_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = fnd_consensus_shmem_startup,

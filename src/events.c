@@ -757,9 +757,10 @@ fnd_events_periodic(void)
 	schema = quote_identifier(get_namespace_name(nsp));
 	values[0] = TimestampTzGetDatum(cutoff);
 	SPI_connect();
-	ret = SPI_execute_with_args(psprintf("DELETE FROM %s.fnd_events WHERE id IN "
+	/* operators named with their schema: immune to any search_path */
+	ret = SPI_execute_with_args(psprintf("DELETE FROM %s.fnd_events WHERE id OPERATOR(pg_catalog.=) ANY "
 										 "(SELECT id FROM %s.fnd_events "
-										 "WHERE \"timestamp\" < $1 "
+										 "WHERE \"timestamp\" OPERATOR(pg_catalog.<) $1 "
 										 "ORDER BY \"timestamp\" LIMIT %d)",
 										 schema, schema, FND_EVENTS_PRUNE_BATCH),
 								1, argtypes, values, NULL, false, 0);
