@@ -204,19 +204,29 @@ static FndRound *fnd_round_sleeping = NULL;
 static Size fnd_consensus_shmem_size(void);
 static void fnd_consensus_shmem_startup(void);
 static bool fnd_consensus_periodic(void);
+static bool fnd_consensus_record_periodic(void);
 static void fnd_consensus_session_exit(void);
 
+/* timeouts and dropped databases, for every database at once */
 const FndService fnd_consensus_service = {
 	.name = "consensus",
-	.phase = 2,
-	.depends_on = "events",
-	/* records each database's decisions in its fnd_events: per database */
-	.uses_tables = true,
+	.phase = 1,
+	.depends_on = "",
+	.uses_tables = false,
 	.shmem_size = fnd_consensus_shmem_size,
 	.lwlocks = 1,
 	.shmem_startup = fnd_consensus_shmem_startup,
 	.periodic = fnd_consensus_periodic,
 	.session_exit = fnd_consensus_session_exit,
+};
+
+/* decisions recorded in each database's fnd_events */
+const FndService fnd_consensus_record_service = {
+	.name = "consensus_record",
+	.phase = 2,
+	.depends_on = "events",
+	.uses_tables = true,
+	.periodic = fnd_consensus_record_periodic,
 };
 
 static Size
@@ -1481,22 +1491,31 @@ fnd_consensus_forget_dropped(void)
 }
 
 /*
- * Supervisor: time out the rounds of every database whose deadline has
- * passed (waking their waiters), and record the decisions of its own
- * database that nobody has recorded.
+ * Supervisor, cluster-wide (its launcher, connected to no database): time
+ * out the rounds of every database whose deadline has passed, waking their
+ * waiters, and forget the rounds of dropped databases.  Each database's
+ * worker records that database's decisions (fnd_consensus_record_periodic).
  */
 static bool
 fnd_consensus_periodic(void)
 {
-	FndEventTarget t = fnd_event_target(InvalidOid);
-	List	   *events;
+	FndEventTarget none = {false, InvalidOid, InvalidOid};
 	int			ndecided;
 
-	events = fnd_consensus_sweep(InvalidOid, &t, &ndecided);
+	/* no target: decides without claiming, so returns no events */
+	(void) fnd_consensus_sweep(InvalidOid, &none, &ndecided);
 	fnd_consensus_count_decided(ndecided);
-	fnd_events_insert(&t, events);
-	fnd_consensus_flush(&t);
 	fnd_consensus_forget_dropped();
+	return false;
+}
+
+/* Supervisor, in each database's worker: record the decisions nobody has. */
+static bool
+fnd_consensus_record_periodic(void)
+{
+	FndEventTarget t = fnd_event_target(InvalidOid);
+
+	fnd_consensus_flush(&t);
 	return false;
 }
 

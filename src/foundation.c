@@ -37,8 +37,9 @@ const FndService *const fnd_service_list[] = {
 	&fnd_lock_service,
 	&fnd_election_service,
 	&fnd_barrier_service,
-	&fnd_events_service,
 	&fnd_consensus_service,
+	&fnd_events_service,
+	&fnd_consensus_record_service,
 };
 const int	fnd_service_count = lengthof(fnd_service_list);
 

@@ -159,7 +159,6 @@ static bool fnd_xact_callback_registered = false;
  * ---------------------------------------------------------------------
  */
 
-static void fnd_wait_gone(int pid);
 
 void
 fnd_launcher_define_settings(void)
@@ -478,16 +477,45 @@ fnd_statement_needs_database(Node *parsetree)
 	return dboid;
 }
 
-/* Wait until pid has left the ProcArray, at most FND_ASIDE_WAIT_MS. */
+/*
+ * Make dboid's worker leave, and wait until it has left the ProcArray (or
+ * the launcher has freed its slot).  A worker still starting sees the
+ * step-aside when it connects and leaves by itself.  At most
+ * FND_ASIDE_WAIT_MS; in practice milliseconds.
+ */
 static void
-fnd_wait_gone(int pid)
+fnd_make_worker_leave(Oid dboid)
 {
+	int			signalled = 0;
 	int			waited;
 
 	for (waited = 0; waited < FND_ASIDE_WAIT_MS; waited += 10)
 	{
-		if (BackendPidGetProc(pid) == NULL)
+		bool		assigned = false;
+		int			pid = 0;
+		int			i;
+
+		LWLockAcquire(fnd_launcher_lock(), LW_SHARED);
+		for (i = 0; i < fnd_max_database_workers; i++)
+		{
+			if (fnd_slot(i)->dboid != dboid)
+				continue;
+			assigned = true;
+			if (fnd_slot(i)->pid != 0)
+				pid = fnd_slot(i)->pid;
+		}
+		LWLockRelease(fnd_launcher_lock());
+		if (!assigned)
 			return;
+		/* gone from the ProcArray, though the launcher has not noticed yet */
+		if (signalled != 0 && BackendPidGetProc(signalled) == NULL)
+			return;
+		/* the worker dies on SIGTERM at once, like any backend */
+		if (pid != 0 && pid != signalled)
+		{
+			kill(pid, SIGTERM);
+			signalled = pid;
+		}
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(10 * 1000L);
 	}
@@ -498,7 +526,6 @@ static void
 fnd_step_aside_begin(Oid dboid)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	int			pid;
 	int			i;
 	int			free_entry = -1;
 
@@ -514,15 +541,8 @@ fnd_step_aside_begin(Oid dboid)
 		fnd_launcher->aside[free_entry].until =
 			TimestampTzPlusMilliseconds(now, FND_ASIDE_MAX_MS);
 	}
-	pid = fnd_worker_pid_locked(dboid);
 	LWLockRelease(fnd_launcher_lock());
-
-	if (pid != 0)
-	{
-		/* the worker dies on SIGTERM at once, like any backend */
-		kill(pid, SIGTERM);
-		fnd_wait_gone(pid);
-	}
+	fnd_make_worker_leave(dboid);
 }
 
 static void
@@ -1181,6 +1201,21 @@ fnd_launcher_detach(int code, Datum arg)
 	LWLockAcquire(fnd_launcher_lock(), LW_EXCLUSIVE);
 	fnd_launcher->launcher_latch = NULL;
 	LWLockRelease(fnd_launcher_lock());
+}
+
+/* Wait until pid has left the ProcArray, at most FND_ASIDE_WAIT_MS. */
+static void
+fnd_wait_gone(int pid)
+{
+	int			waited;
+
+	for (waited = 0; waited < FND_ASIDE_WAIT_MS; waited += 10)
+	{
+		if (BackendPidGetProc(pid) == NULL)
+			return;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10 * 1000L);
+	}
 }
 
 /*

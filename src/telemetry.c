@@ -973,8 +973,9 @@ static const double fnd_quantiles[4] = {0.5, 0.9, 0.95, 0.99};
 static const char *const fnd_quantile_labels[4] = {"0.5", "0.9", "0.95", "0.99"};
 
 /*
- * Copy every series of the current database, plus the global dropped
- * counter as a last row.  Each entry is copied under its spinlock; the
+ * Copy every series of the current database and those of no database (the
+ * supervisor's launcher records its cluster-wide services' series there),
+ * plus the global dropped counter as a last row.  Each entry is copied under its spinlock; the
  * quantiles are computed from the copy, outside any lock.
  */
 static FndMetricRow *
@@ -996,7 +997,7 @@ fnd_snapshot(int *nrows)
 	hash_seq_init(&scan, fnd_metrics_htab);
 	while ((e = hash_seq_search(&scan)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId)
+		if (e->key.dbid != MyDatabaseId && OidIsValid(e->key.dbid))
 			continue;
 		SpinLockAcquire(&e->mutex);
 		memcpy(copy, e, sizeof(FndMetric));

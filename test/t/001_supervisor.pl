@@ -38,8 +38,8 @@ ok($node->poll_query_until('postgres',
 	'every service is running (or disabled by its setting)');
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(name || ':' || coalesce(database, '-'), ' ' ORDER BY name)
-	FROM fnd_services() WHERE name IN ('events', 'consensus', 'lock', 'registry')}),
-	'consensus:postgres events:postgres lock:- registry:-',
+	FROM fnd_services() WHERE name IN ('events', 'consensus', 'consensus_record', 'lock')}),
+	'consensus:- consensus_record:postgres events:postgres lock:-',
 	'table services belong to this database, shared-memory services to none');
 ok($node->poll_query_until('postgres', q{
 	SELECT state || ' ' || (pid IS NOT NULL) || ' ' || restarts

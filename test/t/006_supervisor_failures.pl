@@ -45,7 +45,7 @@ ok($node->poll_query_until('postgres', q{
 	SELECT state || ' ' || last_error FROM fnd_services() WHERE name = 'events'}, 'failed boom'),
 	'the failing service is "failed" with its last_error');
 ok($node->poll_query_until('postgres', q{
-	SELECT state || ': ' || detail FROM fnd_services() WHERE name = 'consensus'},
+	SELECT state || ': ' || detail FROM fnd_services() WHERE name = 'consensus_record'},
 	'skipped: skipped: "events", which it depends on, did not succeed in this round'),
 	'the service that depends on it is skipped and says why');
 my %before = map { $_ => runs($_) } qw(events lock registry telemetry);
@@ -57,7 +57,7 @@ ok($node->poll_query_until('postgres', qq{
 	'the others keep running (and the failing one keeps being tried)');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM fnd_services()
-	WHERE name NOT IN ('events', 'consensus') AND state <> 'running'}),
+	WHERE name NOT IN ('events', 'consensus_record') AND state <> 'running'}),
 	'0', 'every other service is running');
 like(slurp_file($node->logfile), qr/foundation service "events" failed: boom/,
 	'the log says which service failed and why');
@@ -66,11 +66,11 @@ like(slurp_file($node->logfile), qr/foundation service "events" failed: boom/,
 $node->safe_psql('postgres', 'DROP TRIGGER boom ON fnd_events');
 ok($node->poll_query_until('postgres', q{
 	SELECT string_agg(name || ' ' || state, ', ' ORDER BY name)
-	FROM fnd_services() WHERE name IN ('events', 'consensus')},
-	'consensus running, events running'),
+	FROM fnd_services() WHERE name IN ('events', 'consensus_record')},
+	'consensus_record running, events running'),
 	'both recover');
 is($node->safe_psql('postgres', q{
-	SELECT coalesce(detail, '') FROM fnd_services() WHERE name = 'consensus'}),
+	SELECT coalesce(detail, '') FROM fnd_services() WHERE name = 'consensus_record'}),
 	'', 'the skip reason is gone');
 is($node->safe_psql('postgres', "SELECT last_error FROM fnd_services() WHERE name = 'events'"),
 	'boom', 'last_error keeps the last error raised');
