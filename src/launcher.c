@@ -132,6 +132,8 @@ typedef struct FndDbLocal
 	Oid			dboid;			/* hash key */
 	FndDbEntry	pub;
 	bool		has_extension;	/* a worker found it, or CREATE EXTENSION said so */
+	bool		recheck;		/* CREATE EXTENSION committed while a worker
+								 * was looking: look again if it found none */
 	bool		seen;			/* in the last read of pg_database */
 	bool		gone;			/* dropped or no longer eligible: forget it */
 	int			failures;		/* unexpected exits in a row */
@@ -151,7 +153,8 @@ static TimestampTz fnd_next_scan = 0;
 
 /* session-local, for the hooks */
 static ProcessUtility_hook_type fnd_prev_utility_hook = NULL;
-static bool fnd_extension_changed = false;
+static bool fnd_extension_created = false;
+static bool fnd_extension_dropped = false;
 static bool fnd_xact_callback_registered = false;
 
 /* ---------------------------------------------------------------------
@@ -397,27 +400,36 @@ fnd_wake_worker(Oid dboid)
 		SetLatch(&proc->procLatch);
 }
 
+/*
+ * At commit: a created extension gets its worker now; a dropped one's
+ * worker is woken to see it gone (it would notice within a naptime).
+ */
 static void
 fnd_launcher_xact_callback(XactEvent event, void *arg)
 {
-	if (!fnd_extension_changed)
+	if (!fnd_extension_created && !fnd_extension_dropped)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
-		fnd_extension_changed = false;
-		fnd_launcher_request(MyDatabaseId);
-		fnd_wake_worker(MyDatabaseId);
+		if (fnd_extension_created)
+			fnd_launcher_request(MyDatabaseId);
+		if (fnd_extension_dropped)
+			fnd_wake_worker(MyDatabaseId);
 	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		fnd_extension_changed = false;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		fnd_extension_created = false;
+		fnd_extension_dropped = false;
+	}
 }
 
-/* Does this statement create or drop foundation? */
-static bool
-fnd_statement_changes_extension(Node *parsetree)
+/* Note a CREATE or DROP of foundation, for the commit callback. */
+static void
+fnd_note_extension_change(Node *parsetree)
 {
-	if (IsA(parsetree, CreateExtensionStmt))
-		return strcmp(((CreateExtensionStmt *) parsetree)->extname, "foundation") == 0;
+	bool		dropped = false;
+
 	if (IsA(parsetree, DropStmt) &&
 		((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
 	{
@@ -425,9 +437,21 @@ fnd_statement_changes_extension(Node *parsetree)
 
 		foreach(lc, ((DropStmt *) parsetree)->objects)
 			if (strcmp(strVal(lfirst(lc)), "foundation") == 0)
-				return true;
+				dropped = true;
 	}
-	return false;
+	if (!dropped && !(IsA(parsetree, CreateExtensionStmt) &&
+					  strcmp(((CreateExtensionStmt *) parsetree)->extname,
+							 "foundation") == 0))
+		return;
+	if (!fnd_xact_callback_registered)
+	{
+		RegisterXactCallback(fnd_launcher_xact_callback, NULL);
+		fnd_xact_callback_registered = true;
+	}
+	if (dropped)
+		fnd_extension_dropped = true;
+	else
+		fnd_extension_created = true;
 }
 
 /* The name of a DefElem option of a statement, or NULL. */
@@ -603,16 +627,7 @@ fnd_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	fnd_call_utility(pstmt, queryString, readOnlyTree, context,
 					 params, queryEnv, dest, qc);
-
-	if (fnd_statement_changes_extension(parsetree))
-	{
-		if (!fnd_xact_callback_registered)
-		{
-			RegisterXactCallback(fnd_launcher_xact_callback, NULL);
-			fnd_xact_callback_registered = true;
-		}
-		fnd_extension_changed = true;
-	}
+	fnd_note_extension_change(parsetree);
 }
 
 void
@@ -762,7 +777,9 @@ fnd_take_requests(void)
 			continue;
 		}
 		e->has_extension = true;
-		if (e->pub.state == FND_DB_NO_EXTENSION)
+		if (e->handle != NULL && e->pub.state == FND_DB_STARTING)
+			e->recheck = true;
+		else if (e->pub.state == FND_DB_NO_EXTENSION)
 			fnd_db_set(e, FND_DB_UNCHECKED, "CREATE EXTENSION committed: starting a worker");
 	}
 	if (!all)
@@ -877,6 +894,13 @@ fnd_worker_stopped(FndDbLocal *e, TimestampTz now)
 
 	if (e->gone)
 		hash_search(fnd_dbs, &e->dboid, HASH_REMOVE, NULL);
+	else if (reason == FND_EXIT_NO_EXTENSION && e->recheck)
+	{
+		/* it looked before a CREATE EXTENSION committed: look again */
+		e->recheck = false;
+		e->pub.started_at = 0;
+		fnd_db_set(e, FND_DB_UNCHECKED, "CREATE EXTENSION committed: starting a worker");
+	}
 	else if (reason == FND_EXIT_NO_EXTENSION)
 	{
 		e->has_extension = false;
@@ -932,6 +956,7 @@ fnd_poll_workers(TimestampTz now)
 			e->pub.pid = pid;
 			e->pub.started_at = now;
 			e->has_extension = true;
+			e->recheck = false;
 			fnd_db_set(e, FND_DB_RUNNING, NULL);
 		}
 	}

@@ -113,8 +113,9 @@ is($ret, 0, 'DROP DATABASE db3 WITH (FORCE) by its owner succeeds') or diag $err
 cmp_ok($took, '<', 3, 'at once');
 note sprintf('DROP DATABASE WITH (FORCE): %.2f s', $took);
 ok(has_worker('db5'), 'the freed worker slot goes to the waiting database');
-is($node->safe_psql('db1', "SELECT count(*) FROM fnd_database_workers WHERE datname = 'db3'"),
-	'0', 'the dropped database leaves the picture');
+ok($node->poll_query_until('db1',
+		"SELECT count(*) = 0 FROM fnd_database_workers WHERE datname = 'db3'"),
+	'the dropped database leaves the picture');
 
 # ---- a plain DROP DATABASE of a database with a worker
 ok(worker_pid('db2') =~ /^\d+$/, 'db2 has a worker before the drop');
