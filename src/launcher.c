@@ -29,7 +29,8 @@
  * When more databases need a worker than there are slots (or than
  * max_worker_processes allows), the rest wait, say so in the view and in
  * fnd_services(), and the log says so once per database.  The database
- * named by foundation.database gets a worker first.
+ * named by foundation.database gets a worker first, and a slot is kept
+ * for it while it is without one.
  *
  * Statements that need a database to themselves (DROP DATABASE, ALTER
  * DATABASE ... RENAME / SET TABLESPACE, CREATE DATABASE ... TEMPLATE) would
