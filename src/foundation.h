@@ -131,6 +131,7 @@ extern void fnd_supervisor_register(void);
 extern void fnd_service_set_detail(const char *detail);
 extern PGDLLEXPORT void fnd_supervisor_main(Datum arg);
 extern PGDLLEXPORT void fnd_worker_main(Datum arg);
+extern bool fnd_in_home_database(void);
 
 /* owner.c: a session is (pid, backend start time), never a bare pid */
 typedef struct FndSession

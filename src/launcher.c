@@ -1442,6 +1442,18 @@ fnd_database_services(Oid dboid, FndServiceState *states, char *why, Size whylen
 	return false;
 }
 
+/*
+ * Is this session in foundation.database?  What the launcher records for
+ * no database in particular (its services' metric series) shows there,
+ * where the single supervisor of earlier builds ran.  Needs a transaction.
+ */
+bool
+fnd_in_home_database(void)
+{
+	return fnd_database != NULL && OidIsValid(MyDatabaseId) &&
+		get_database_oid(fnd_database, true) == MyDatabaseId;
+}
+
 const char *
 fnd_database_state_name(int state)
 {

@@ -973,10 +973,10 @@ static const double fnd_quantiles[4] = {0.5, 0.9, 0.95, 0.99};
 static const char *const fnd_quantile_labels[4] = {"0.5", "0.9", "0.95", "0.99"};
 
 /*
- * Copy every series of the current database and those of no database (the
- * supervisor's launcher records its cluster-wide services' series there),
- * plus the global dropped counter as a last row.  Each entry is copied under its spinlock; the
- * quantiles are computed from the copy, outside any lock.
+ * Copy every series of the current database (in foundation.database also
+ * those of no database, which the supervisor's launcher records), plus the
+ * global dropped counter as a last row.  Each entry is copied under its
+ * spinlock; the quantiles are computed from the copy, outside any lock.
  */
 static FndMetricRow *
 fnd_snapshot(int *nrows)
@@ -990,6 +990,7 @@ fnd_snapshot(int *nrows)
 	int			cap;
 	FndMetricRow *r;
 	int			i;
+	bool		home = fnd_in_home_database();
 
 	LWLockAcquire(fnd_tel->lock, LW_SHARED);
 	cap = hash_get_num_entries(fnd_metrics_htab) + 1;
@@ -997,7 +998,7 @@ fnd_snapshot(int *nrows)
 	hash_seq_init(&scan, fnd_metrics_htab);
 	while ((e = hash_seq_search(&scan)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId && OidIsValid(e->key.dbid))
+		if (e->key.dbid != MyDatabaseId && (OidIsValid(e->key.dbid) || !home))
 			continue;
 		SpinLockAcquire(&e->mutex);
 		memcpy(copy, e, sizeof(FndMetric));
@@ -1116,6 +1117,7 @@ fnd_metrics_reset(PG_FUNCTION_ARGS)
 	HASH_SEQ_STATUS scan;
 	FndMetric  *e;
 	int64		removed = 0;
+	bool		home;
 
 	fnd_require_shmem();
 	if (!all)
@@ -1123,12 +1125,13 @@ fnd_metrics_reset(PG_FUNCTION_ARGS)
 		fnd_check_name(PG_GETARG_TEXT_PP(0), "metric name", name);
 		name_len = strlen(name);
 	}
+	home = fnd_in_home_database();
 
 	LWLockAcquire(fnd_tel->lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, fnd_metrics_htab);
 	while ((e = hash_seq_search(&scan)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId)
+		if (e->key.dbid != MyDatabaseId && (OidIsValid(e->key.dbid) || !home))
 			continue;
 		if (!all && (e->key.name_len != name_len ||
 					 memcmp(e->key.name, name, name_len) != 0))
