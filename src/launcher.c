@@ -94,6 +94,8 @@
 #define FND_ASIDE_WAIT_MS		5000
 /* a step-aside a crashed session left behind ends by itself after this */
 #define FND_ASIDE_MAX_MS		60000
+/* a database not checked yet that waits this long for a worker is logged */
+#define FND_WAIT_LOG_MS			10000
 #define FND_MAX_REQUESTS		32
 #define FND_MAX_ASIDE			16
 
@@ -136,8 +138,12 @@ typedef struct FndDbLocal
 	bool		recheck;		/* CREATE EXTENSION committed while a worker
 								 * was looking: look again if it found none */
 	bool		seen;			/* in the last read of pg_database */
+	bool		verify;			/* start no worker before the next read of
+								 * pg_database says it still exists */
 	bool		gone;			/* dropped or no longer eligible: forget it */
 	int			failures;		/* unexpected exits in a row */
+	TimestampTz waiting_since;	/* state waiting, for this reason, since */
+	bool		wait_logged;	/* the log has said so */
 	BackgroundWorkerHandle *handle;
 } FndDbLocal;
 
@@ -693,6 +699,7 @@ fnd_read_pg_database(void)
 		e->pub.datname = db->datname;
 		e->seen = true;
 		e->gone = false;
+		e->verify = false;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -769,13 +776,20 @@ fnd_take_requests(void)
 
 	for (i = 0; i < n; i++)
 	{
-		e = hash_search(fnd_dbs, &requests[i], HASH_FIND, NULL);
-		if (e == NULL)
+		bool		found;
+
+		e = hash_search(fnd_dbs, &requests[i], HASH_ENTER, &found);
+		if (!found)
 		{
 			/* a database newer than our last read: read again soon */
+			memset(e, 0, sizeof(FndDbLocal));
+			e->dboid = requests[i];
+			e->pub.dboid = requests[i];
+			e->pub.slot = -1;
+			e->verify = true;
+			fnd_db_set(e, FND_DB_UNCHECKED, "CREATE EXTENSION committed: starting a worker");
 			fnd_next_scan = Min(fnd_next_scan,
 								TimestampTzPlusMilliseconds(fnd_last_scan, FND_SCAN_MIN_MS));
-			continue;
 		}
 		e->has_extension = true;
 		if (e->handle != NULL && e->pub.state == FND_DB_STARTING)
@@ -789,6 +803,30 @@ fnd_take_requests(void)
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (e->pub.state == FND_DB_NO_EXTENSION)
 			fnd_db_set(e, FND_DB_UNCHECKED, "not checked for the extension yet");
+}
+
+/*
+ * A statement that needed a database alone is over: if it was a DROP
+ * DATABASE, the next read of pg_database forgets the database; otherwise
+ * its worker starts again.
+ */
+static void
+fnd_end_step_asides(void)
+{
+	HASH_SEQ_STATUS seq;
+	FndDbLocal *e;
+
+	hash_seq_init(&seq, fnd_dbs);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->pub.state != FND_DB_STEPPING_ASIDE || e->handle != NULL ||
+			fnd_database_stepping_aside(e->dboid))
+			continue;
+		e->verify = true;
+		fnd_db_set(e, FND_DB_UNCHECKED, "checking that the database still exists");
+		fnd_next_scan = Min(fnd_next_scan,
+							TimestampTzPlusMilliseconds(fnd_last_scan, FND_SCAN_MIN_MS));
+	}
 }
 
 /* On a standby no worker runs; after a promotion every database is checked. */
@@ -860,7 +898,8 @@ fnd_schedule_restart(FndDbLocal *e, TimestampTz now, int reason, char *error)
 	char		detail[FND_STATUS_TEXT];
 	int			delay;
 
-	/* maybe the database went away: read pg_database again soon */
+	/* maybe the database went away: read pg_database again first */
+	e->verify = true;
 	fnd_next_scan = Min(fnd_next_scan,
 						TimestampTzPlusMilliseconds(fnd_last_scan, FND_SCAN_MIN_MS));
 	if (e->pub.started_at != 0 &&
@@ -1042,7 +1081,7 @@ static bool fnd_is_priority(const FndDbLocal *e);
 static bool
 fnd_needs_worker(FndDbLocal *e, TimestampTz now)
 {
-	if (e->gone || e->handle != NULL)
+	if (e->gone || e->handle != NULL || e->verify)
 		return false;
 	switch (e->pub.state)
 	{
@@ -1051,8 +1090,6 @@ fnd_needs_worker(FndDbLocal *e, TimestampTz now)
 			return true;
 		case FND_DB_RESTARTING:
 			return now >= e->pub.retry_at;
-		case FND_DB_STEPPING_ASIDE:
-			return !fnd_database_stepping_aside(e->dboid);
 		default:
 			return false;
 	}
@@ -1078,17 +1115,35 @@ fnd_priority_cmp(const void *a, const void *b)
 
 /* A database gets no worker: say so, in the log once per reason. */
 static void
-fnd_set_waiting(FndDbLocal *e, const char *why, const char *hint)
+fnd_set_waiting(FndDbLocal *e, TimestampTz now, const char *why,
+				const char *hint)
 {
-	bool		again = e->pub.state == FND_DB_WAITING &&
-		strcmp(e->pub.detail, why) == 0;
+	char		detail[FND_STATUS_TEXT];
 
-	fnd_db_set(e, FND_DB_WAITING, why);
-	if (!again)
+	/* not checked yet: it may well have no extension, say so */
+	snprintf(detail, sizeof(detail), "%s%s",
+			 e->has_extension ? "" : "not checked for the extension yet: ", why);
+	if (e->pub.state != FND_DB_WAITING || strcmp(e->pub.detail, detail) != 0)
+	{
+		e->waiting_since = now;
+		e->wait_logged = false;
+	}
+	fnd_db_set(e, FND_DB_WAITING, detail);
+
+	/*
+	 * Once per wait; for a database not checked yet only when the wait
+	 * lasts, not while a crowd of new databases takes turns at the start.
+	 */
+	if (!e->wait_logged &&
+		(e->has_extension ||
+		 TimestampDifferenceExceeds(e->waiting_since, now, FND_WAIT_LOG_MS)))
+	{
+		e->wait_logged = true;
 		ereport(LOG,
 				(errmsg("foundation database \"%s\" has no worker: %s",
-						NameStr(e->pub.datname), why),
+						NameStr(e->pub.datname), detail),
 				 errhint("%s", hint)));
+	}
 }
 
 static bool
@@ -1155,7 +1210,7 @@ fnd_start_workers(TimestampTz now)
 			snprintf(why, sizeof(why),
 					 "all %d database workers are in use (foundation.max_database_workers)",
 					 fnd_max_database_workers);
-			fnd_set_waiting(e, why,
+			fnd_set_waiting(e, now, why,
 							"Raise foundation.max_database_workers, and max_worker_processes with it.");
 			continue;
 		}
@@ -1163,7 +1218,7 @@ fnd_start_workers(TimestampTz now)
 		if (!fnd_is_priority(e))
 			nfree--;
 		if (!fnd_register_worker(e, slotno))
-			fnd_set_waiting(e, "no background worker slot is free (max_worker_processes)",
+			fnd_set_waiting(e, now, "no background worker slot is free (max_worker_processes)",
 							"Raise max_worker_processes.");
 	}
 	pfree(cand);
@@ -1296,6 +1351,7 @@ fnd_launcher_step(TimestampTz now)
 
 	fnd_follow_recovery(standby);
 	fnd_take_requests();
+	fnd_end_step_asides();
 	if (now >= fnd_next_scan)
 		fnd_scan_databases(now);
 	fnd_poll_workers(now);
