@@ -157,6 +157,7 @@ static Oid *fnd_slot_owner = NULL;
 static bool fnd_was_standby = false;
 static TimestampTz fnd_last_scan = 0;
 static TimestampTz fnd_next_scan = 0;
+static bool fnd_unlisted_logged = false;
 
 /* session-local, for the hooks */
 static ProcessUtility_hook_type fnd_prev_utility_hook = NULL;
@@ -1224,33 +1225,58 @@ fnd_start_workers(TimestampTz now)
 	pfree(cand);
 }
 
-/* Copy the picture to shared memory: databases with the extension first. */
+/* With the extension, not checked yet, without: the order of the list. */
+static int
+fnd_publish_rank(const FndDbLocal *e)
+{
+	if (e->has_extension)
+		return 0;
+	return e->pub.state == FND_DB_NO_EXTENSION ? 2 : 1;
+}
+
+static int
+fnd_publish_cmp(const void *a, const void *b)
+{
+	const FndDbLocal *x = *(FndDbLocal *const *) a;
+	const FndDbLocal *y = *(FndDbLocal *const *) b;
+
+	if (fnd_publish_rank(x) != fnd_publish_rank(y))
+		return fnd_publish_rank(x) - fnd_publish_rank(y);
+	return strcmp(NameStr(x->pub.datname), NameStr(y->pub.datname));
+}
+
+/* Copy the picture to shared memory, as much as fits. */
 static void
 fnd_publish(void)
 {
 	HASH_SEQ_STATUS seq;
 	FndDbLocal *e;
+	FndDbLocal **all;
 	int			n = 0;
-	int			unlisted = 0;
-	int			pass;
+	int			i;
+
+	all = palloc(sizeof(FndDbLocal *) * (hash_get_num_entries(fnd_dbs) + 1));
+	hash_seq_init(&seq, fnd_dbs);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (!e->gone && NameStr(e->pub.datname)[0] != '\0')
+			all[n++] = e;
+	if (n > 1)
+		qsort(all, n, sizeof(FndDbLocal *), fnd_publish_cmp);
 
 	LWLockAcquire(fnd_launcher_lock(), LW_EXCLUSIVE);
-	for (pass = 0; pass < 2; pass++)
-	{
-		hash_seq_init(&seq, fnd_dbs);
-		while ((e = hash_seq_search(&seq)) != NULL)
-		{
-			if (e->gone || (e->pub.state == FND_DB_NO_EXTENSION) != (pass == 1))
-				continue;
-			if (n < fnd_launcher->capacity)
-				*fnd_published(n++) = e->pub;
-			else
-				unlisted++;
-		}
-	}
-	fnd_launcher->ndbs = n;
-	fnd_launcher->unlisted = unlisted;
+	for (i = 0; i < n && i < fnd_launcher->capacity; i++)
+		*fnd_published(i) = all[i]->pub;
+	fnd_launcher->ndbs = i;
+	fnd_launcher->unlisted = n - i;
 	LWLockRelease(fnd_launcher_lock());
+	pfree(all);
+
+	if (n > i && !fnd_unlisted_logged)
+		ereport(LOG,
+				(errmsg("foundation supervisor lists %d of %d databases in fnd_database_workers",
+						i, n),
+				 errdetail("Those with the extension come first.")));
+	fnd_unlisted_logged = n > i;
 }
 
 /* ---------------------------------------------------------------------
@@ -1436,6 +1462,18 @@ fnd_supervisor_main(Datum arg)
  * ---------------------------------------------------------------------
  */
 
+/* Databases the launcher knows but could not publish. */
+static int
+fnd_unlisted(void)
+{
+	int			n;
+
+	LWLockAcquire(fnd_launcher_lock(), LW_SHARED);
+	n = fnd_launcher->unlisted;
+	LWLockRelease(fnd_launcher_lock());
+	return n;
+}
+
 /* A palloc'd copy of the published picture; returns the count. */
 int
 fnd_published_copy(FndDbEntry **out)
@@ -1493,6 +1531,9 @@ fnd_database_services(Oid dboid, FndServiceState *states, char *why, Size whylen
 	if (RecoveryInProgress())
 		strlcpy(why, "skipped: server is a hot standby; table services run after promotion",
 				whylen);
+	else if (fnd_unlisted() > 0)
+		snprintf(why, whylen, "no worker: the supervisor's list of databases is full (%d not listed)",
+				 fnd_unlisted());
 	else
 		strlcpy(why, "no worker: the supervisor has not seen this database yet", whylen);
 	return false;
@@ -1514,6 +1555,24 @@ const char *
 fnd_database_state_name(int state)
 {
 	return fnd_db_state_names[state];
+}
+
+/* More databases than the list holds: one last row says how many. */
+static void
+fnd_unlisted_row(ReturnSetInfo *rsinfo)
+{
+	Datum		values[7];
+	bool		nulls[7] = {true, true, false, true, true, true, false};
+	int			n = fnd_unlisted();
+
+	if (n == 0)
+		return;
+	values[2] = CStringGetTextDatum("unlisted");
+	values[4] = Int32GetDatum(0);
+	nulls[4] = false;
+	values[6] = CStringGetTextDatum(psprintf("%d more databases are not listed (the list holds %d; those with the extension come first)",
+											 n, fnd_published_capacity()));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 /*
@@ -1560,5 +1619,6 @@ fnd_database_workers_list(PG_FUNCTION_ARGS)
 			values[6] = CStringGetTextDatum(d->detail);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	fnd_unlisted_row(rsinfo);
 	return (Datum) 0;
 }
