@@ -119,7 +119,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = fnd_shmem_startup_hook;
 
-	fnd_launcher_install_hooks();
+	fnd_hooks_install();
 	fnd_supervisor_register();
 }
 

@@ -32,16 +32,10 @@
  * named by foundation.database gets a worker first, and a slot is kept
  * for it while it is without one.
  *
- * Statements that need a database to themselves (DROP DATABASE, ALTER
- * DATABASE ... RENAME / SET TABLESPACE, CREATE DATABASE ... TEMPLATE) would
- * wait for our worker and fail after 5 s: PostgreSQL signals only
- * autovacuum to leave.  A ProcessUtility hook, run by the database's owner,
- * asks the worker to step aside first (SIGTERM, then waits until it has
- * left the ProcArray, at most 5 s) and keeps the launcher from starting it
- * again until the statement ends.  With FORCE, PostgreSQL would terminate
- * the worker itself, but refuses to when a non-superuser owner drops a
- * database in which a superuser process runs; stepping aside first avoids
- * that too.
+ * Sessions talk to the launcher through this file's shared memory (see
+ * hooks.c): CREATE EXTENSION queues a request to check a database, and a
+ * DROP DATABASE (or another statement that needs a database alone) marks
+ * the database "stepping aside" so no worker starts there until it ends.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,10 +51,8 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
-#include "commands/defrem.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -72,7 +64,6 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
-#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -90,8 +81,8 @@
 #define FND_BACKOFF_MAX_MS		60000
 /* a worker that ran this long is healthy again: its next failure waits 1 s */
 #define FND_HEALTHY_MS			60000
-/* how long a statement that needs a database alone waits for our worker */
-#define FND_ASIDE_WAIT_MS		5000
+/* how long a new launcher waits for each worker of its predecessor to go */
+#define FND_GONE_WAIT_MS		5000
 /* a step-aside a crashed session left behind ends by itself after this */
 #define FND_ASIDE_MAX_MS		60000
 /* a database not checked yet that waits this long for a worker is logged */
@@ -159,11 +150,6 @@ static TimestampTz fnd_last_scan = 0;
 static TimestampTz fnd_next_scan = 0;
 static bool fnd_unlisted_logged = false;
 
-/* session-local, for the hooks */
-static ProcessUtility_hook_type fnd_prev_utility_hook = NULL;
-static bool fnd_extension_created = false;
-static bool fnd_extension_dropped = false;
-static bool fnd_xact_callback_registered = false;
 
 /* ---------------------------------------------------------------------
  * Settings and shared memory
@@ -355,13 +341,12 @@ fnd_database_stepping_aside(Oid dboid)
 }
 
 /* ---------------------------------------------------------------------
- * Hooks, in every session: CREATE/DROP EXTENSION and statements that need
- * a database alone
+ * For the sessions' hooks (hooks.c): requests and step-asides
  * ---------------------------------------------------------------------
  */
 
 /* Ask the launcher to check a database again.  Never errors. */
-static void
+void
 fnd_launcher_request(Oid dboid)
 {
 	int			i;
@@ -382,180 +367,34 @@ fnd_launcher_request(Oid dboid)
 	LWLockRelease(fnd_launcher_lock());
 }
 
-/* The pid of the worker connected to dboid, or 0.  Caller holds the lock. */
-static int
-fnd_worker_pid_locked(Oid dboid)
+/*
+ * The pid of the worker running in dboid, or 0 when none runs there yet;
+ * *assigned says whether a worker slot is given to dboid at all (a worker
+ * may be starting).
+ */
+int
+fnd_database_worker(Oid dboid, bool *assigned)
 {
+	int			pid = 0;
 	int			i;
 
-	for (i = 0; i < fnd_max_database_workers; i++)
-		if (fnd_slot(i)->dboid == dboid && fnd_slot(i)->pid != 0)
-			return fnd_slot(i)->pid;
-	return 0;
-}
-
-/* Wake the worker of this database, so it looks for the extension now. */
-static void
-fnd_wake_worker(Oid dboid)
-{
-	int			pid;
-	PGPROC	   *proc;
-
+	*assigned = false;
 	LWLockAcquire(fnd_launcher_lock(), LW_SHARED);
-	pid = fnd_worker_pid_locked(dboid);
+	for (i = 0; i < fnd_max_database_workers; i++)
+	{
+		if (fnd_slot(i)->dboid != dboid)
+			continue;
+		*assigned = true;
+		if (fnd_slot(i)->pid != 0)
+			pid = fnd_slot(i)->pid;
+	}
 	LWLockRelease(fnd_launcher_lock());
-	if (pid != 0 && (proc = BackendPidGetProc(pid)) != NULL)
-		SetLatch(&proc->procLatch);
+	return pid;
 }
 
-/*
- * At commit: a created extension gets its worker now; a dropped one's
- * worker is woken to see it gone (it would notice within a naptime).
- */
-static void
-fnd_launcher_xact_callback(XactEvent event, void *arg)
-{
-	if (!fnd_extension_created && !fnd_extension_dropped)
-		return;
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-	{
-		if (fnd_extension_created)
-			fnd_launcher_request(MyDatabaseId);
-		if (fnd_extension_dropped)
-			fnd_wake_worker(MyDatabaseId);
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		fnd_extension_created = false;
-		fnd_extension_dropped = false;
-	}
-}
-
-/* Note a CREATE or DROP of foundation, for the commit callback. */
-static void
-fnd_note_extension_change(Node *parsetree)
-{
-	bool		dropped = false;
-
-	if (IsA(parsetree, DropStmt) &&
-		((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
-	{
-		ListCell   *lc;
-
-		foreach(lc, ((DropStmt *) parsetree)->objects)
-			if (strcmp(strVal(lfirst(lc)), "foundation") == 0)
-				dropped = true;
-	}
-	if (!dropped && !(IsA(parsetree, CreateExtensionStmt) &&
-					  strcmp(((CreateExtensionStmt *) parsetree)->extname,
-							 "foundation") == 0))
-		return;
-	if (!fnd_xact_callback_registered)
-	{
-		RegisterXactCallback(fnd_launcher_xact_callback, NULL);
-		fnd_xact_callback_registered = true;
-	}
-	if (dropped)
-		fnd_extension_dropped = true;
-	else
-		fnd_extension_created = true;
-}
-
-/* The name of a DefElem option of a statement, or NULL. */
-static char *
-fnd_option_string(List *options, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *opt = (DefElem *) lfirst(lc);
-
-		if (strcmp(opt->defname, name) == 0 && opt->arg != NULL)
-			return defGetString(opt);
-	}
-	return NULL;
-}
-
-/*
- * The database this statement needs to itself (no other session
- * connected), or InvalidOid.  Only for its owner: anyone else's statement
- * fails its permission check anyway and must not disturb the worker.
- */
-static Oid
-fnd_statement_needs_database(Node *parsetree)
-{
-	const char *dbname = NULL;
-	Oid			dboid;
-
-	if (IsA(parsetree, DropdbStmt))
-		dbname = ((DropdbStmt *) parsetree)->dbname;
-	else if (IsA(parsetree, RenameStmt) &&
-			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-		dbname = ((RenameStmt *) parsetree)->subname;
-	else if (IsA(parsetree, AlterDatabaseStmt) &&
-			 fnd_option_string(((AlterDatabaseStmt *) parsetree)->options,
-							   "tablespace") != NULL)
-		dbname = ((AlterDatabaseStmt *) parsetree)->dbname;
-	else if (IsA(parsetree, CreatedbStmt))
-		dbname = fnd_option_string(((CreatedbStmt *) parsetree)->options,
-								   "template");
-	if (dbname == NULL)
-		return InvalidOid;
-	dboid = get_database_oid(dbname, true);
-	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
-		return InvalidOid;
-	return dboid;
-}
-
-/*
- * Make dboid's worker leave, and wait until it has left the ProcArray (or
- * the launcher has freed its slot).  A worker still starting sees the
- * step-aside when it connects and leaves by itself.  At most
- * FND_ASIDE_WAIT_MS; in practice milliseconds.
- */
-static void
-fnd_make_worker_leave(Oid dboid)
-{
-	int			signalled = 0;
-	int			waited;
-
-	for (waited = 0; waited < FND_ASIDE_WAIT_MS; waited += 10)
-	{
-		bool		assigned = false;
-		int			pid = 0;
-		int			i;
-
-		LWLockAcquire(fnd_launcher_lock(), LW_SHARED);
-		for (i = 0; i < fnd_max_database_workers; i++)
-		{
-			if (fnd_slot(i)->dboid != dboid)
-				continue;
-			assigned = true;
-			if (fnd_slot(i)->pid != 0)
-				pid = fnd_slot(i)->pid;
-		}
-		LWLockRelease(fnd_launcher_lock());
-		if (!assigned)
-			return;
-		/* gone from the ProcArray, though the launcher has not noticed yet */
-		if (signalled != 0 && BackendPidGetProc(signalled) == NULL)
-			return;
-		/* the worker dies on SIGTERM at once, like any backend */
-		if (pid != 0 && pid != signalled)
-		{
-			kill(pid, SIGTERM);
-			signalled = pid;
-		}
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(10 * 1000L);
-	}
-}
-
-/* Keep dboid's worker away while this statement runs; make it leave now. */
-static void
-fnd_step_aside_begin(Oid dboid)
+/* A statement of this session needs dboid alone: start no worker there. */
+void
+fnd_aside_begin(Oid dboid)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int			i;
@@ -565,7 +404,7 @@ fnd_step_aside_begin(Oid dboid)
 	for (i = 0; i < FND_MAX_ASIDE; i++)
 		if (fnd_launcher->aside[i].until <= now)
 			free_entry = i;
-	/* all entries taken by live statements: still make the worker leave */
+	/* all entries taken by live statements: the worker still leaves */
 	if (free_entry >= 0)
 	{
 		fnd_launcher->aside[free_entry].dboid = dboid;
@@ -574,11 +413,11 @@ fnd_step_aside_begin(Oid dboid)
 			TimestampTzPlusMilliseconds(now, FND_ASIDE_MAX_MS);
 	}
 	LWLockRelease(fnd_launcher_lock());
-	fnd_make_worker_leave(dboid);
 }
 
-static void
-fnd_step_aside_end(Oid dboid)
+/* The statement is over: the launcher may start dboid's worker again. */
+void
+fnd_aside_end(Oid dboid)
 {
 	int			i;
 
@@ -592,57 +431,6 @@ fnd_step_aside_end(Oid dboid)
 	if (fnd_launcher->launcher_latch)
 		SetLatch(fnd_launcher->launcher_latch);
 	LWLockRelease(fnd_launcher_lock());
-}
-
-static void
-fnd_call_utility(PlannedStmt *pstmt, const char *queryString,
-				 bool readOnlyTree, ProcessUtilityContext context,
-				 ParamListInfo params, QueryEnvironment *queryEnv,
-				 DestReceiver *dest, QueryCompletion *qc)
-{
-	if (fnd_prev_utility_hook)
-		fnd_prev_utility_hook(pstmt, queryString, readOnlyTree, context,
-							  params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
-static void
-fnd_process_utility(PlannedStmt *pstmt, const char *queryString,
-					bool readOnlyTree, ProcessUtilityContext context,
-					ParamListInfo params, QueryEnvironment *queryEnv,
-					DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-	Oid			alone = fnd_statement_needs_database(parsetree);
-
-	if (OidIsValid(alone))
-	{
-		fnd_step_aside_begin(alone);
-		PG_TRY();
-		{
-			fnd_call_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
-		}
-		PG_FINALLY();
-		{
-			fnd_step_aside_end(alone);
-		}
-		PG_END_TRY();
-		return;
-	}
-
-	fnd_call_utility(pstmt, queryString, readOnlyTree, context,
-					 params, queryEnv, dest, qc);
-	fnd_note_extension_change(parsetree);
-}
-
-void
-fnd_launcher_install_hooks(void)
-{
-	fnd_prev_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = fnd_process_utility;
 }
 
 /* ---------------------------------------------------------------------
@@ -1135,7 +923,7 @@ fnd_set_waiting(FndDbLocal *e, TimestampTz now, const char *why,
 	 * Once per wait; for a database not checked yet only when the wait
 	 * lasts, not while a crowd of new databases takes turns at the start.
 	 */
-	if (!e->wait_logged &&
+	if (!e->wait_logged && fnd_max_database_workers > 0 &&
 		(e->has_extension ||
 		 TimestampDifferenceExceeds(e->waiting_since, now, FND_WAIT_LOG_MS)))
 	{
@@ -1310,13 +1098,13 @@ fnd_launcher_detach(int code, Datum arg)
 	LWLockRelease(fnd_launcher_lock());
 }
 
-/* Wait until pid has left the ProcArray, at most FND_ASIDE_WAIT_MS. */
+/* Wait until pid has left the ProcArray, at most FND_GONE_WAIT_MS. */
 static void
 fnd_wait_gone(int pid)
 {
 	int			waited;
 
-	for (waited = 0; waited < FND_ASIDE_WAIT_MS; waited += 10)
+	for (waited = 0; waited < FND_GONE_WAIT_MS; waited += 10)
 	{
 		if (BackendPidGetProc(pid) == NULL)
 			return;
@@ -1422,10 +1210,15 @@ fnd_supervisor_main(Datum arg)
 	loopcxt = AllocSetContextCreate(TopMemoryContext,
 									"foundation supervisor",
 									ALLOCSET_DEFAULT_SIZES);
-	ereport(LOG,
-			(errmsg("foundation supervisor started"),
-			 errdetail("Up to %d database workers (foundation.max_database_workers).",
-					   fnd_max_database_workers)));
+	if (fnd_max_database_workers > 0)
+		ereport(LOG,
+				(errmsg("foundation supervisor started"),
+				 errdetail("Up to %d database workers (foundation.max_database_workers).",
+						   fnd_max_database_workers)));
+	else
+		ereport(LOG,
+				(errmsg("foundation supervisor started without database workers"),
+				 errdetail("foundation.max_database_workers is 0: no database runs its table services (event retention, recording consensus decisions).")));
 
 	for (;;)
 	{
@@ -1549,12 +1342,6 @@ fnd_in_home_database(void)
 {
 	return fnd_database != NULL && OidIsValid(MyDatabaseId) &&
 		get_database_oid(fnd_database, true) == MyDatabaseId;
-}
-
-const char *
-fnd_database_state_name(int state)
-{
-	return fnd_db_state_names[state];
 }
 
 /* More databases than the list holds: one last row says how many. */

@@ -2,8 +2,9 @@
  *
  * supervisor.h
  *	  The supervisor's parts, shared by launcher.c (the launcher process and
- *	  its picture of every database) and supervisor.c (running services,
- *	  the per-database worker, fnd_services()).
+ *	  its picture of every database), supervisor.c (running services, the
+ *	  per-database worker, fnd_services()) and hooks.c (what sessions tell
+ *	  the launcher).
  *
  *-------------------------------------------------------------------------
  */
@@ -77,7 +78,6 @@ typedef struct FndDbEntry
 /* launcher.c */
 extern int	fnd_max_database_workers;
 extern void fnd_launcher_define_settings(void);
-extern void fnd_launcher_install_hooks(void);
 extern Size fnd_launcher_shmem_size(void);
 extern void fnd_launcher_shmem_startup(void);
 extern FndWorkerSlot *fnd_worker_slot_attach(int slotno, Oid dboid,
@@ -90,10 +90,16 @@ extern void fnd_worker_detach(FndWorkerSlot *slot, Oid dboid,
 extern void fnd_worker_set_exit(FndWorkerSlot *slot, int reason,
 								const char *error);
 extern bool fnd_database_stepping_aside(Oid dboid);
+extern void fnd_launcher_request(Oid dboid);
+extern int	fnd_database_worker(Oid dboid, bool *assigned);
+extern void fnd_aside_begin(Oid dboid);
+extern void fnd_aside_end(Oid dboid);
 extern int	fnd_published_copy(FndDbEntry **out);
 extern bool fnd_database_services(Oid dboid, FndServiceState *states,
 								  char *why, Size whylen);
-extern const char *fnd_database_state_name(int state);
+
+/* hooks.c */
+extern void fnd_hooks_install(void);
 
 /* supervisor.c */
 extern void fnd_services_validate(void);
