@@ -137,6 +137,15 @@ ok($node->poll_query_until('db1', q{
 	SELECT state || ' ' || restarts || ' ' || (last_error LIKE 'terminated by SIGTERM%')
 	FROM fnd_database_workers WHERE datname = 'db1'}, 'running 1 true'),
 	'counted as a restart, with the reason');
+# again at once: the delay doubles
+$pid1 = worker_pid('db1');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid1)");
+ok($node->poll_query_until('db1', q{
+	SELECT state || ' ' || restarts FROM fnd_database_workers WHERE datname = 'db1'}, 'running 2'),
+	'a second failure in a row: started again');
+like(slurp_file($node->logfile),
+	qr/foundation worker for database "db1" ended: terminated by SIGTERM.*\n.*The supervisor starts it again in 2000 ms/,
+	'after a doubled delay (backoff)');
 
 # ---- LISTEN in a database other than foundation.database hears its worker
 my $listener = $node->background_psql('db4');
@@ -162,6 +171,14 @@ like($heard,
 unlike($other->query_safe('SELECT 1'), qr/db4/, 'a LISTEN in db1 does not');
 $listener->quit;
 $other->quit;
+
+# ---- the other statements that need a database alone
+($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE db4 RENAME TO db4r');
+is($ret, 0, 'ALTER DATABASE ... RENAME of a database with a worker succeeds') or diag $err;
+($ret, $out, $err) = $node->psql('postgres', 'CREATE DATABASE db6 TEMPLATE db4r');
+is($ret, 0, 'CREATE DATABASE ... TEMPLATE of a database with a worker succeeds') or diag $err;
+ok(has_worker('db4r'), 'the renamed database gets its worker back');
+ok(has_worker('db6'), 'the copy has the extension too, and a worker (a slot was free)');
 
 $node->stop;
 my $log = slurp_file($node->logfile);
