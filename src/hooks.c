@@ -67,7 +67,7 @@ fnd_wake_worker(Oid dboid)
  * worker is woken to see it gone (it would notice within a naptime).
  */
 static void
-fnd_launcher_xact_callback(XactEvent event, void *arg)
+fnd_hooks_xact_callback(XactEvent event, void *arg)
 {
 	if (!fnd_extension_created && !fnd_extension_dropped)
 		return;
@@ -107,7 +107,7 @@ fnd_note_extension_change(Node *parsetree)
 		return;
 	if (!fnd_xact_callback_registered)
 	{
-		RegisterXactCallback(fnd_launcher_xact_callback, NULL);
+		RegisterXactCallback(fnd_hooks_xact_callback, NULL);
 		fnd_xact_callback_registered = true;
 	}
 	if (dropped)
