@@ -4,8 +4,9 @@
 \pset pager off
 \echo '== error catalog: every SQLSTATE foundation raises'
 SELECT code, name, subsystem FROM fnd_error_codes ORDER BY code LIMIT 5;
-\echo '== services the supervisor runs'
-SELECT name, phase, state FROM fnd_services();
+\echo '== services the supervisor runs (database NULL: cluster-wide), and its workers'
+SELECT database, name, phase, state FROM fnd_services();
+SELECT datname, state, restarts FROM fnd_database_workers;
 \ir walkthrough/registry.sql
 \ir walkthrough/breaker.sql
 \ir walkthrough/config_events.sql

@@ -106,13 +106,14 @@ static void fnd_consensus_define_settings(bool preloading);
 static Size fnd_consensus_shmem_size(void);
 static void fnd_consensus_shmem_startup(void);
 static bool fnd_consensus_periodic(void);
+static bool fnd_consensus_record_periodic(void);
 static void fnd_consensus_session_exit(void);
 
+/* timeouts and dropped databases, for every database at once */
 const FndService fnd_consensus_service = {
 	.name = "consensus",
-	.phase = 2,
-	.depends_on = "events",
-	/* its periodic work checks for the table itself (fnd_event_target) */
+	.phase = 1,
+	.depends_on = "",
 	.uses_tables = false,
 	.define_settings = fnd_consensus_define_settings,
 	.shmem_size = fnd_consensus_shmem_size,
@@ -127,6 +128,15 @@ fnd_consensus_define_settings(bool preloading)
 {
 	fnd_dbtable_define(&fnd_round_table, preloading);
 }
+
+/* decisions recorded in each database's fnd_events */
+const FndService fnd_consensus_record_service = {
+	.name = "consensus_record",
+	.phase = 2,
+	.depends_on = "events",
+	.uses_tables = true,
+	.periodic = fnd_consensus_record_periodic,
+};
 
 static Size
 fnd_consensus_shmem_size(void)
@@ -462,24 +472,33 @@ fnd_round_forget(void *entry)
 }
 
 /*
- * Supervisor: time out the rounds of every database whose deadline has
- * passed (waking their waiters), and record the decisions of its own
- * database that nobody has recorded.
+ * Supervisor, cluster-wide (its launcher, connected to no database): time
+ * out the rounds of every database whose deadline has passed, waking their
+ * waiters, and forget the rounds of dropped databases.  Each database's
+ * worker records that database's decisions (fnd_consensus_record_periodic).
  */
 static bool
 fnd_consensus_periodic(void)
 {
-	FndEventTarget t = fnd_event_target(InvalidOid);
-	List	   *events;
+	FndEventTarget none = {false, InvalidOid};
 	int			ndecided;
 
-	events = fnd_consensus_sweep(InvalidOid, &t, &ndecided);
+	/* no target: decides without claiming, so returns no events */
+	(void) fnd_consensus_sweep(InvalidOid, &none, &ndecided);
 	fnd_consensus_count_decided(ndecided);
-	fnd_consensus_record(&t, events);
-	fnd_consensus_flush(&t);
 	fnd_dbtable_sweep_dropped(&fnd_round_table);
 	fnd_dbtable_report(&fnd_round_table, NULL);
 	fnd_consensus_publish_memory();
+	return false;
+}
+
+/* Supervisor, in each database's worker: record the decisions nobody has. */
+static bool
+fnd_consensus_record_periodic(void)
+{
+	FndEventTarget t = fnd_event_target(InvalidOid);
+
+	fnd_consensus_flush(&t);
 	return false;
 }
 

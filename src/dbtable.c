@@ -603,10 +603,11 @@ fnd_sweep_dropped_dbids(const FndSweep *s, int *ndead)
 	}
 	fnd_sweep_unlock(s);
 
-	/* keep only the dropped ones, in place */
+	/* keep only the dropped ones, in place (0 is no database: the launcher's) */
 	*ndead = 0;
 	for (i = 0; i < ndb; i++)
-		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
+		if (OidIsValid(dbids[i]) &&
+			!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
 			dbids[(*ndead)++] = dbids[i];
 	return dbids;
 }

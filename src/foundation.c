@@ -20,13 +20,15 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-#include "foundation.h"
+#include "supervisor.h"
 
 PG_MODULE_MAGIC;
 
 /*
- * Every service, in phase order.  The supervisor walks this array front to
- * back, so a service must come after those it depends on.
+ * Every service, in the order the supervisor runs them: phases ascending,
+ * each after those it depends on (checked at load, fnd_services_validate).
+ * The launcher runs those with uses_tables = false, each database's worker
+ * the others.
  */
 const FndService *const fnd_service_list[] = {
 	&fnd_telemetry_service,
@@ -36,8 +38,9 @@ const FndService *const fnd_service_list[] = {
 	&fnd_lock_service,
 	&fnd_election_service,
 	&fnd_barrier_service,
-	&fnd_events_service,
 	&fnd_consensus_service,
+	&fnd_events_service,
+	&fnd_consensus_record_service,
 };
 const int	fnd_service_count = lengthof(fnd_service_list);
 
@@ -73,17 +76,21 @@ _PG_init(void)
 	int			i;
 
 	fnd_preloaded = process_shared_preload_libraries_in_progress;
+	fnd_services_validate();
 
 	if (fnd_preloaded)
 	{
 		DefineCustomStringVariable("foundation.database",
-								   "Database the supervisor worker connects to.",
-								   "Table-backed periodic work (event retention) runs there.",
+								   "Database whose worker the supervisor starts first and keeps a worker slot for.",
+								   "Table services (event retention) run in every database that has the extension, "
+								   "each in its own worker; when more databases need one than "
+								   "foundation.max_database_workers, this one is never left out.",
 								   &fnd_database,
 								   "postgres",
 								   PGC_POSTMASTER,
 								   0,
 								   NULL, NULL, NULL);
+		fnd_launcher_define_settings();
 
 		DefineCustomIntVariable("foundation.value_memory",
 								"Shared memory for variable-length values (metadata, proposals).",
@@ -141,6 +148,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = fnd_shmem_startup_hook;
 
+	fnd_hooks_install();
 	fnd_supervisor_register();
 }
 

@@ -33,16 +33,25 @@
 
 /*
  * One service: a subsystem's contract with the core.  Every callback may be
- * NULL.  Phases order start-up and the supervisor's periodic work: lower
- * phases run first, and a service runs after those named in depends_on.
+ * NULL.  fnd_service_list (foundation.c) is the order of start-up and of
+ * the supervisor's periodic work; phases must not decrease along it (checked
+ * at load).  In each round, a service runs only after every service named
+ * in depends_on succeeded in that round (or is disabled); otherwise it is
+ * skipped and fnd_services() says why.  A dependency must be listed earlier
+ * and have the same uses_tables.
  */
 typedef struct FndService
 {
 	const char *name;			/* shown by fnd_services() */
 	int			phase;
 	const char *depends_on;		/* comma-separated service names, or "" */
-	bool		uses_tables;	/* periodic work needs the extension's tables
-								 * in foundation.database and a primary */
+	/*
+	 * false: cluster-wide shared-memory work, run once by the supervisor's
+	 * launcher, which is connected to no database (only shared catalogs
+	 * are readable there).  true: run in every database that has the
+	 * extension, by that database's worker, on a primary only.
+	 */
+	bool		uses_tables;
 
 	/* _PG_init: define this subsystem's foundation.* settings */
 	void		(*define_settings) (bool preloading);
@@ -78,6 +87,7 @@ extern const FndService fnd_lock_service;
 extern const FndService fnd_election_service;
 extern const FndService fnd_barrier_service;
 extern const FndService fnd_consensus_service;
+extern const FndService fnd_consensus_record_service;
 
 /* foundation.c */
 extern const FndService *const fnd_service_list[];
@@ -89,9 +99,11 @@ extern int	fnd_value_memory_kb;
 extern void fnd_warn_if_pooled(const char *what, const char *fmt,...) pg_attribute_printf(2, 3);
 
 /* shmem.c */
-#define FND_SERVICE_RUNNING		0
-#define FND_SERVICE_DISABLED	1
-#define FND_SERVICE_FAILED		2
+#define FND_SERVICE_RUNNING		0	/* its last pass succeeded */
+#define FND_SERVICE_DISABLED	1	/* turned off by a setting */
+#define FND_SERVICE_FAILED		2	/* its last pass raised an error */
+#define FND_SERVICE_SKIPPED		3	/* a dependency did not succeed */
+#define FND_SERVICE_WAITING		4	/* nothing runs it here yet (no worker) */
 
 #define FND_STATUS_TEXT			256
 
@@ -118,10 +130,12 @@ extern void *fnd_value_address(dsa_pointer dp);
  * memory; false if none can give way */
 extern bool fnd_consensus_give_way(void);
 
-/* supervisor.c */
+/* supervisor.c, launcher.c: the launcher and one worker per database */
 extern void fnd_supervisor_register(void);
 extern void fnd_service_set_detail(const char *detail);
 extern PGDLLEXPORT void fnd_supervisor_main(Datum arg);
+extern PGDLLEXPORT void fnd_worker_main(Datum arg);
+extern bool fnd_in_home_database(void);
 
 /* owner.c: a session is (pid, backend start time), never a bare pid */
 typedef struct FndSession

@@ -7,8 +7,12 @@
  * Space is asked for once, in shmem_request_hook, as the sum of what every
  * service declares, plus the core segment.  The core segment holds:
  *
- *	- the supervisor's view of each service (FndServiceState), guarded by a
- *	  spinlock because it is a few hundred bytes copied in and out;
+ *	- the supervisor's view of each cluster-wide service (FndServiceState,
+ *	  written by the launcher), guarded by a spinlock because it is a few
+ *	  hundred bytes copied in and out; the same spinlock guards the states
+ *	  the database workers write into their slots (launcher.c, which keeps
+ *	  its own part of the segment: worker slots and the picture of the
+ *	  databases);
  *	- a DSA area created in place, foundation.value_memory bytes long, for
  *	  values whose size varies (jsonb metadata, proposals).  Its size limit
  *	  equals its in-place size, so it never grows into DSM segments and a
@@ -32,7 +36,7 @@
 #include "storage/spin.h"
 #include "utils/memutils.h"
 
-#include "foundation.h"
+#include "supervisor.h"
 
 #define FND_TRANCHE_NAME	"foundation"
 #define FND_VALUE_TRANCHE	"foundation_values"
@@ -87,6 +91,7 @@ fnd_shmem_request(void)
 	int			nlocks;
 
 	sz = add_size(fnd_core_header_size(), fnd_value_area_size());
+	sz = add_size(sz, fnd_launcher_shmem_size());
 	for (i = 0; i < fnd_service_count; i++)
 	{
 		if (fnd_service_list[i]->shmem_size)
@@ -137,6 +142,7 @@ fnd_shmem_startup(void)
 		dsa_detach(area);
 	}
 
+	fnd_launcher_shmem_startup();
 	for (i = 0; i < fnd_service_count; i++)
 	{
 		if (fnd_service_list[i]->shmem_startup)

@@ -912,6 +912,24 @@ fnd_dropped_row(FndMetricRow *r, Oid dbid)
 }
 
 /*
+ * The launcher, connected to no database, records its series under
+ * database 0; they show (and reset) in foundation.database, its home.
+ * Whether dbid is that home: catalog access, so call it before any LWLock.
+ */
+static bool
+fnd_telemetry_home(Oid dbid)
+{
+	return OidIsValid(dbid) && dbid == MyDatabaseId && fnd_in_home_database();
+}
+
+/* Does a series of database series_db show in database dbid's view? */
+static inline bool
+fnd_telemetry_shown_in(Oid series_db, Oid dbid, bool home)
+{
+	return series_db == dbid || (home && !OidIsValid(series_db));
+}
+
+/*
  * Copy every series of database dbid (of every database when InvalidOid),
  * plus the global dropped counter as a last row.  Each entry is copied
  * under its spinlock, its quantiles computed from the copy.  With
@@ -925,6 +943,7 @@ fnd_telemetry_snapshot(Oid dbid, bool sketches, int *nrows)
 	HASH_SEQ_STATUS scan;
 	FndMetric  *e;
 	int			n = 0;
+	bool		home = fnd_telemetry_home(dbid);
 
 	LWLockAcquire(fnd_tel->lock, LW_SHARED);
 	rows = palloc(sizeof(FndMetricRow) * (hash_get_num_entries(fnd_metrics_htab) + 1));
@@ -933,7 +952,7 @@ fnd_telemetry_snapshot(Oid dbid, bool sketches, int *nrows)
 	{
 		FndMetricRow *r;
 
-		if (OidIsValid(dbid) && e->key.dbid != dbid)
+		if (OidIsValid(dbid) && !fnd_telemetry_shown_in(e->key.dbid, dbid, home))
 			continue;
 		r = &rows[n++];
 		fnd_metric_copy(e, r, sk);
@@ -1018,13 +1037,14 @@ fnd_metrics_remove(const char *name)
 	HASH_SEQ_STATUS scan;
 	FndMetric  *e;
 	int64		removed = 0;
+	bool		home = fnd_telemetry_home(MyDatabaseId);
 
 	LWLockAcquire(fnd_tel->lock, LW_EXCLUSIVE);
 	pg_atomic_fetch_add_u32(&fnd_tel->changing, 1);
 	hash_seq_init(&scan, fnd_metrics_htab);
 	while ((e = hash_seq_search(&scan)) != NULL)
 	{
-		if (e->key.dbid != MyDatabaseId)
+		if (!fnd_telemetry_shown_in(e->key.dbid, MyDatabaseId, home))
 			continue;
 		if (name != NULL && (e->key.name_len != name_len ||
 							 memcmp(e->key.name, name, name_len) != 0))
