@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The docs suite: every ```sql block of README.md that is a runnable example
-# (the five-minute tour) runs without error in a fresh database, and every
-# docs/*.md link in the README points at a file that exists.
+# (the five-minute tour) runs without error in a fresh database, every
+# docs/*.md link in the README points at a file that exists, and
+# docs/reference.md names every setting, error code and admin function.
 #
 # Run by make test against the shared instance (PGHOST, PGPORT, PGUSER set,
 # psql on PATH).  A block is runnable when its first line is a comment
@@ -47,5 +48,24 @@ for f in "$blocks"/*.sql; do
 		fail=1
 	fi
 done
+# The reference names every setting, every error code and every function
+# revoked from PUBLIC (the admin functions whose GRANTs it shows).
+missing() {	# missing WHAT QUERY: each value the query returns must be in the file
+	local what=$1 v
+	while IFS= read -r v; do
+		[ -n "$v" ] || continue
+		if ! grep -qF -- "$v" docs/reference.md; then
+			echo "docs/reference.md does not mention the $what $v"
+			fail=1
+		fi
+	done < <("${PSQL[@]}" -d "$DB" -Atc "$2")
+}
+missing setting "SELECT name FROM pg_settings WHERE name LIKE 'foundation.%'"
+missing "error code" "SELECT code FROM fnd_error_codes"
+missing "admin function" "
+	SELECT DISTINCT p.proname FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
+	WHERE d.deptype = 'e' AND d.classid = 'pg_proc'::regclass
+	  AND NOT has_function_privilege('public', p.oid, 'EXECUTE')"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE $DB"
 exit $fail
