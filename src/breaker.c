@@ -534,7 +534,7 @@ cb_snap_values(const BreakerSnap *s, Datum *values, bool *nulls)
 	values[6] = Int64GetDatum(s->rejections);
 }
 
-/* fnd_cb_status(name) -> one row (a set, as SPEC's RETURNS TABLE says) */
+/* fnd_cb_status(name) -> one row (a set: RETURNS TABLE, docs/breakers.md) */
 Datum
 fnd_cb_status(PG_FUNCTION_ARGS)
 {

@@ -11,7 +11,7 @@
  *
  * fnd_elect_leader(group, candidate, lease) makes the candidate leader if
  * the group has none, and renews the leadership if the candidate already
- * leads.  Following SPEC §2 (session ownership):
+ * leads.  Following the session-ownership rule (README, Conventions):
  *	- with a lease (the default, 10 s) the leadership belongs to the calling
  *	  role, survives the session (pooled connections) and ends when the lease
  *	  runs out unless a later call renews it;

@@ -5,11 +5,19 @@
  *	  descriptor, settings, shared-memory helpers, session ownership,
  *	  argument validation and the telemetry API.
  *
- * A subsystem is one src/NAME.c (with src/NAME.sql for its part of the
- * extension script) that defines one FndService descriptor.  foundation.c
- * lists the descriptors; everything else (shared-memory sizing and creation,
+ * A subsystem with shared memory, settings or periodic work defines one
+ * FndService descriptor in its src/NAME.c; foundation.c lists the
+ * descriptors, and everything else (shared-memory sizing and creation,
  * settings, exit cleanup, the supervisor's periodic work, fnd_services())
- * is driven from that list.
+ * is driven from that list.  Table-only code (config.c) needs none.
+ *
+ * Versioned entry points.  The SQL of every released version keeps binding
+ * the C symbols it named, and a symbol never changes meaning: when a later
+ * version changes a function's result shape (columns added to a RETURNS
+ * TABLE, say), it binds a new symbol named after that version,
+ * fnd_lookup_1_1, and the old fnd_lookup stays.  Both are thin wrappers over
+ * one internal function that takes the version and builds the row shape of
+ * that version (as pg_stat_statements_1_N wrap pg_stat_statements_internal).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,7 +34,7 @@
 
 #include "errors.h"
 
-/* Names, namespaces, agent ids, topics: at most this many bytes (SPEC §2). */
+/* Names, namespaces, agent ids, topics: at most this many bytes (README). */
 #define FND_NAME_MAX		200
 /* Room for a name plus its terminating NUL, rounded for alignment. */
 #define FND_NAME_BUFSZ		208
