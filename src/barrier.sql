@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- barrier: cyclic barriers in shared memory (docs/coordination.md)
 
 CREATE FUNCTION fnd_barrier_create(name text, parties int)

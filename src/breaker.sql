@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- breaker: circuit breakers in shared memory, one set per database
 
 CREATE FUNCTION fnd_cb_install(name text, tolerance int DEFAULT 5,

@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- config: a hierarchical, transactional config store (docs/config.md).
 --
 -- One row per leaf: path is dotted lower-case words (db.pool.size), value any

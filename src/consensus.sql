@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- consensus: rounds that decide once and are stored as consensus_decided
 -- events (docs/coordination.md)
 

@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- core: error catalog and services
 
 CREATE FUNCTION fnd_error_codes_list(

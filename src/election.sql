@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- election: leader election with leases and strictly increasing terms
 
 CREATE FUNCTION fnd_elect_leader("group" text, candidate text,

@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- events: the event store (docs/events.md).
 --
 -- fnd_events keeps exactly the 1.0 shape (id, type, data, timestamp); 1.2

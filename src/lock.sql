@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- lock: named locks with fencing tokens, FIFO waiters and leases
 
 -- Fencing tokens and election terms are backed by sequences, not only by

@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- ratelimit: smooth (GCRA) rate limiting in shared memory, one set per database
 
 CREATE FUNCTION fnd_rate_check(bucket text, "limit" int, per interval)

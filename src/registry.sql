@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- registry: named entries in shared memory, owned by a session or leased to a role
 
 CREATE FUNCTION fnd_register(namespace text, name text,

@@ -1,3 +1,4 @@
+-- Frozen in foundation--1.0.sql (release 1.0): later versions change these objects in steps foundation--A--B.sql, not here.
 -- telemetry: shared-memory counters, gauges and histograms (docs/telemetry.md)
 
 CREATE FUNCTION fnd_metric_increment(name text, "by" double precision DEFAULT 1,
