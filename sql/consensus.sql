@@ -360,3 +360,18 @@ DROP ROLE reg_voter;
 DROP ROLE reg_alice;
 DROP ROLE reg_bob;
 DROP ROLE reg_carol;
+
+-- DROP EXTENSION takes this database's rounds along: a later CREATE
+-- EXTENSION starts with none, and no old decision is written into its table
+SELECT fnd_consensus_start('reg_dropped', '{}', ARRAY['a', 'b']);
+BEGIN READ ONLY;
+SELECT fnd_consensus_vote('reg_dropped', 'a', 'accept');
+SELECT fnd_consensus_vote('reg_dropped', 'b', 'accept');
+COMMIT;
+SET client_min_messages = warning;
+DROP EXTENSION foundation;
+CREATE EXTENSION foundation;
+RESET client_min_messages;
+SELECT count(*) AS rounds_after_recreate FROM fnd_consensus WHERE topic = 'reg_dropped';
+SELECT fnd_consensus_result('reg_dropped');
+SELECT count(*) AS decisions_in_new_table FROM fnd_events WHERE type = 'consensus_decided';

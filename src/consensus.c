@@ -472,6 +472,19 @@ fnd_round_forget(void *entry)
 }
 
 /*
+ * The extension is being dropped in database dbid: forget its rounds (those
+ * with waiters stay until the waiters leave; the sweep of a dropped
+ * database or their own deadline ends them).
+ */
+void
+fnd_consensus_forget_database(Oid dbid)
+{
+	if (fnd_consensus_shared == NULL)
+		return;
+	(void) fnd_dbtable_forget_database(&fnd_round_table, dbid);
+}
+
+/*
  * Supervisor, cluster-wide (its launcher, connected to no database): time
  * out the rounds of every database whose deadline has passed, waking their
  * waiters, and forget the rounds of dropped databases.  Each database's

@@ -618,16 +618,29 @@ fnd_sweep_dropped_dbids(const FndSweep *s, int *ndead)
  * restart.  forget (if not NULL) releases what an entry holds, under the
  * exclusive lock, and returns false to keep the entry for now.
  */
+static int	fnd_sweep_remove(const FndSweep *s, const Oid *dead, int ndead);
+
 static int
 fnd_sweep(const FndSweep *s)
 {
-	HASH_SEQ_STATUS seq;
-	void	   *e;
 	Oid		   *dead;
 	int			ndead;
-	int			removed = 0;
+	int			removed;
 
 	dead = fnd_sweep_dropped_dbids(s, &ndead);
+	removed = fnd_sweep_remove(s, dead, ndead);
+	pfree(dead);
+	return removed;
+}
+
+/* Remove the entries of the ndead databases in dead; how many went. */
+static int
+fnd_sweep_remove(const FndSweep *s, const Oid *dead, int ndead)
+{
+	HASH_SEQ_STATUS seq;
+	void	   *e;
+	int			removed = 0;
+
 	if (ndead > 0)
 	{
 		fnd_sweep_lock(s, LW_EXCLUSIVE);
@@ -646,7 +659,6 @@ fnd_sweep(const FndSweep *s)
 		}
 		fnd_sweep_unlock(s);
 	}
-	pfree(dead);
 	return removed;
 }
 
@@ -660,6 +672,18 @@ fnd_dbtable_sweep_dropped(FndDbTable *t)
 	/* the supervisor's total since it started */
 	t->swept += removed;
 	return removed;
+}
+
+/*
+ * Remove the entries of database dbid, whose extension is being dropped
+ * (forget may keep some, as in the sweep).  Returns how many went.
+ */
+int
+fnd_dbtable_forget_database(FndDbTable *t, Oid dbid)
+{
+	FndSweep	s = {t, t->htab, NULL, t->forget};
+
+	return fnd_sweep_remove(&s, &dbid, 1);
 }
 
 /*

@@ -156,6 +156,7 @@ extern void fnd_dbtable_define(FndDbTable *t, bool preloading);
 extern Size fnd_dbtable_shmem_size(const FndDbTable *t);
 extern void fnd_dbtable_startup(FndDbTable *t);
 extern int	fnd_dbtable_sweep_dropped(FndDbTable *t);
+extern int	fnd_dbtable_forget_database(FndDbTable *t, Oid dbid);
 extern void fnd_dbtable_report(const FndDbTable *t, const char *more);
 
 /* keys */

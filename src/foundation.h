@@ -137,6 +137,8 @@ extern void *fnd_value_address(dsa_pointer dp);
 /* consensus.c: evict a decided, recorded round to free its slot and value
  * memory; false if none can give way */
 extern bool fnd_consensus_give_way(void);
+/* consensus.c: DROP EXTENSION forgets the database's rounds */
+extern void fnd_consensus_forget_database(Oid dbid);
 
 /* supervisor.c, launcher.c: the launcher and one worker per database */
 extern void fnd_supervisor_register(void);

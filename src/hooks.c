@@ -64,13 +64,18 @@ fnd_wake_worker(Oid dboid)
 
 /*
  * At commit: a created extension gets its worker now; a dropped one's
- * worker is woken to see it gone (it would notice within a naptime).
+ * worker is woken to see it gone (it would notice within a naptime), and
+ * its consensus rounds go with it: their decisions belong in the dropped
+ * fnd_events, not in the table of a later CREATE EXTENSION.
  */
 static void
 fnd_hooks_xact_callback(XactEvent event, void *arg)
 {
 	if (!fnd_extension_created && !fnd_extension_dropped)
 		return;
+	/* before commit, where an error still aborts cleanly */
+	if (event == XACT_EVENT_PRE_COMMIT && fnd_extension_dropped)
+		fnd_consensus_forget_database(MyDatabaseId);
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
 		if (fnd_extension_created)
