@@ -6,8 +6,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef FOUNDATION_AGENTS_H
-#define FOUNDATION_AGENTS_H
+#ifndef FND_AGENTS_H
+#define FND_AGENTS_H
 
 /*
  * True when a live agent with this id exists in database dbid; then
@@ -18,4 +18,4 @@
  */
 extern bool fnd_agent_owner(Oid dbid, const char *agent_id, Oid *owner_role);
 
-#endif							/* FOUNDATION_AGENTS_H */
+#endif							/* FND_AGENTS_H */
