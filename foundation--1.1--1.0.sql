@@ -1,0 +1,18 @@
+-- foundation 1.1 -> 1.0: removes the agent functions and views; the 1.0
+-- functions are untouched.  Agents themselves live in shared memory and
+-- stay registered as plain registry entries.
+--
+-- keeps: fnd_rate_operation_limits, fnd_agent_config, fnd_config_history
+--   All three stay, with their rows (and the history's identity sequence),
+--   outside the extension; the next step up takes them back.
+-- changes: none
+\echo Use "ALTER EXTENSION foundation UPDATE TO '1.0'" to load this file. \quit
+
+DROP VIEW @extschema@.fnd_agents;
+DROP FUNCTION @extschema@.fnd_agent_list();
+DROP FUNCTION @extschema@.fnd_agent_stats(text);
+DROP FUNCTION @extschema@.fnd_update_agent_health(text, text, jsonb);
+DROP FUNCTION @extschema@.fnd_lookup_agents_by_health(text, text);
+DROP FUNCTION @extschema@.fnd_lookup_agents_by_capability(text, text);
+DROP FUNCTION @extschema@.fnd_lookup_agent(text);
+DROP FUNCTION @extschema@.fnd_register_agent(text, text, text[], jsonb, interval);
