@@ -82,3 +82,68 @@ CREATE VIEW @extschema@.fnd_agents AS SELECT * FROM @extschema@.fnd_agent_list()
 COMMENT ON VIEW @extschema@.fnd_agents IS
 'Every live agent of this database, with its health as it reads now';
 GRANT SELECT ON @extschema@.fnd_agents TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- agent-aware rate limits (src/ratelimit_agent.c)
+-- ---------------------------------------------------------------------------
+
+-- Per-operation limits set by an admin (user data: dump-marked, kept by the
+-- downgrade).  Operations without a row use the built-in defaults.
+DO $$
+BEGIN
+    IF to_regclass('@extschema@.fnd_rate_operation_limits') IS NULL THEN
+        CREATE TABLE @extschema@.fnd_rate_operation_limits (
+            operation text COLLATE "C" PRIMARY KEY
+                CONSTRAINT fnd_rate_operation_limits_operation_check
+                CHECK (operation ~ '^[a-z][a-z0-9_]*$' AND octet_length(operation) <= 64),
+            "limit" int NOT NULL
+                CONSTRAINT fnd_rate_operation_limits_limit_check CHECK ("limit" > 0),
+            per interval NOT NULL
+                CONSTRAINT fnd_rate_operation_limits_per_check CHECK (per > interval '0'),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            updated_by name NOT NULL DEFAULT session_user
+        );
+    ELSE
+        ALTER EXTENSION foundation ADD TABLE @extschema@.fnd_rate_operation_limits;
+    END IF;
+END $$;
+COMMENT ON TABLE @extschema@.fnd_rate_operation_limits IS
+'Per-operation rate limits of fnd_rate_check_with_agent, overriding the built-in defaults (inference 100/min, training 10/min, coordination 1000/min, monitoring 500/min, general 200/min)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.fnd_rate_operation_limits', '');
+REVOKE ALL ON @extschema@.fnd_rate_operation_limits FROM PUBLIC;
+GRANT SELECT ON @extschema@.fnd_rate_operation_limits TO PUBLIC;
+
+CREATE FUNCTION @extschema@.fnd_rate_operation_limits_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'fnd_rate_operation_limits_changed';
+COMMENT ON FUNCTION @extschema@.fnd_rate_operation_limits_changed() IS
+'Internal: tells every backend, at commit, to read fnd_rate_operation_limits again';
+REVOKE ALL ON FUNCTION @extschema@.fnd_rate_operation_limits_changed() FROM PUBLIC;
+CREATE TRIGGER fnd_rate_operation_limits_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.fnd_rate_operation_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fnd_rate_operation_limits_changed();
+
+CREATE FUNCTION @extschema@.fnd_rate_check_with_agent(agent_id text, operation text)
+RETURNS boolean
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_rate_check_with_agent';
+COMMENT ON FUNCTION @extschema@.fnd_rate_check_with_agent(text, text) IS
+'One hit of agent_id doing operation, against a bucket per (agent, operation) with the operation''s limit (fnd_rate_operation_limits, else the defaults), 0.7x for a degraded agent and 0.5x for an unhealthy one (at least 1). FN701 unknown agent.';
+
+CREATE FUNCTION @extschema@.fnd_rate_require_with_agent(agent_id text, operation text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_rate_require_with_agent';
+COMMENT ON FUNCTION @extschema@.fnd_rate_require_with_agent(text, text) IS
+'Like fnd_rate_check_with_agent, but raises FN901 (rate_limited) with the limit and the retry interval in the detail instead of returning false.';
+
+CREATE FUNCTION @extschema@.fnd_rate_set_operation_limit(operation text, "limit" int, per interval)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'fnd_rate_set_operation_limit';
+COMMENT ON FUNCTION @extschema@.fnd_rate_set_operation_limit(text, int, interval) IS
+'Set an operation''s rate limit for fnd_rate_check_with_agent (admin; a row of fnd_rate_operation_limits, seen by every session after commit)';
+REVOKE ALL ON FUNCTION @extschema@.fnd_rate_set_operation_limit(text, int, interval) FROM PUBLIC;

@@ -8,6 +8,13 @@
 -- changes: none
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.0'" to load this file. \quit
 
+DROP FUNCTION @extschema@.fnd_rate_set_operation_limit(text, int, interval);
+DROP FUNCTION @extschema@.fnd_rate_require_with_agent(text, text);
+DROP FUNCTION @extschema@.fnd_rate_check_with_agent(text, text);
+DROP TRIGGER fnd_rate_operation_limits_changed ON @extschema@.fnd_rate_operation_limits;
+DROP FUNCTION @extschema@.fnd_rate_operation_limits_changed();
+ALTER EXTENSION foundation DROP TABLE @extschema@.fnd_rate_operation_limits;
+
 DROP VIEW @extschema@.fnd_agents;
 DROP FUNCTION @extschema@.fnd_agent_list();
 DROP FUNCTION @extschema@.fnd_agent_stats(text);

@@ -23,9 +23,10 @@ FROM fnd_lookup('ag_t', 'planner-1');
 SELECT count(*) FROM fnd_list_services('ag_t');
 
 -- an id is unique across namespaces: FN101, naming the holder's namespace
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
 SELECT fnd_register_agent('other_ns', 'planner-1');
 \set VERBOSITY default
+SELECT fnd_register_agent('other_ns', 'planner-1');
 -- nothing was registered in the other namespace
 SELECT count(*) FROM fnd_lookup('other_ns', 'planner-1');
 
@@ -82,7 +83,7 @@ SELECT fnd_update_agent_health('worker-1', 'healthy', '{"gpu_hours": 7}');
 SELECT resource_usage FROM fnd_lookup_agent('worker-1');
 SELECT fnd_lookup_agents_by_health('sick');
 -- unknown agent: FN701
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
 SELECT fnd_update_agent_health('nobody', 'healthy');
 \set VERBOSITY default
 SELECT count(*) FROM fnd_lookup_agent('nobody');
@@ -145,7 +146,7 @@ BEGIN
         PERFORM pg_sleep(0.05);
     END LOOP;
 END $$;
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
 SELECT fnd_lookup_agent('worker-1');
 \set VERBOSITY default
 SELECT fnd_register_agent('ag_t', 'x');

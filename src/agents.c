@@ -286,7 +286,7 @@ fnd_agent_unlink(FndAgentEntry *e)
  * breakers and rate limits: one probe under the shared locks.
  */
 bool
-fnd_agent_state(const FndDbKey *key, FndAgentState *st)
+fnd_agent_state(const FndDbKey *key, FndAgentState *st, bool with_caps)
 {
 	FndAgentEntry *e;
 	FndRegInfo	info;
@@ -309,8 +309,8 @@ fnd_agent_state(const FndDbKey *key, FndAgentState *st)
 		st->health = fnd_agent_health_at(e, now);
 		st->memory = e->memory;
 		st->cpu = e->cpu;
-		st->ncaps = e->ncaps;
-		for (i = 0; i < e->ncaps; i++)
+		st->ncaps = with_caps ? e->ncaps : 0;
+		for (i = 0; i < st->ncaps; i++)
 			strlcpy(st->caps[i], e->caps[i]->key.name, FND_CAP_MAX + 1);
 	}
 	LWLockRelease(fnd_agent_lock());
@@ -327,7 +327,7 @@ fnd_agent_owner(Oid dbid, const char *agent_id, Oid *owner_role)
 	if (fnd_agent_table.htab == NULL || strlen(agent_id) > FND_NAME_MAX)
 		return false;
 	fnd_dbkey_set(&key, dbid, agent_id);
-	if (!fnd_agent_state(&key, &st))
+	if (!fnd_agent_state(&key, &st, false))
 		return false;
 	if (owner_role)
 		*owner_role = st.owner_role;
@@ -389,6 +389,13 @@ fnd_agent_caps_arg(FunctionCallInfo fcinfo, int argno,
 void
 fnd_agent_check_capability(const char *c)
 {
+	fnd_agent_check_word(c, "capability");
+}
+
+/* The same rule for other words (operations): what names it. */
+void
+fnd_agent_check_word(const char *c, const char *what)
+{
 	const char *p;
 	bool		ok = (c != NULL && c[0] >= 'a' && c[0] <= 'z' &&
 					  strlen(c) <= FND_CAP_MAX);
@@ -398,9 +405,9 @@ fnd_agent_check_capability(const char *c)
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("invalid capability \"%s\"", c ? c : "(null)"),
-				 errdetail("A capability is a lower-case word: a letter, then letters, digits or underscores, at most %d bytes.",
-						   FND_CAP_MAX)));
+				 errmsg("invalid %s \"%s\"", what, c ? c : "(null)"),
+				 errdetail("This %s must be a lower-case word: a letter, then letters, digits or underscores, at most %d bytes.",
+						   what, FND_CAP_MAX)));
 }
 
 /* The user's "type": absent means "agent"; FN003 for anything else. */

@@ -111,6 +111,7 @@ extern void fnd_agent_key_from_arg(FunctionCallInfo fcinfo, int argno,
 								   FndDbKey *key);
 extern int	fnd_health_arg(FunctionCallInfo fcinfo, int argno);
 extern void fnd_agent_check_capability(const char *c);
+extern void fnd_agent_check_word(const char *c, const char *what);
 extern void fnd_agent_not_found(const char *agent_id) pg_attribute_noreturn();
 
 /* The state of one live agent, copied under the locks. */
@@ -124,6 +125,7 @@ typedef struct FndAgentState
 	char		caps[FND_AGENT_MAX_CAPS][FND_CAP_MAX + 1];
 } FndAgentState;
 
-extern bool fnd_agent_state(const FndDbKey *key, FndAgentState *st);
+extern bool fnd_agent_state(const FndDbKey *key, FndAgentState *st,
+							bool with_caps);
 
 #endif							/* FND_AGENTS_H */
