@@ -84,6 +84,58 @@ COMMENT ON VIEW @extschema@.fnd_agents IS
 GRANT SELECT ON @extschema@.fnd_agents TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
+-- agent-aware circuit breakers (src/breaker_agent.c)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fnd_cb_execute_with_agent(name text, agent_id text, query text)
+RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_cb_execute_with_agent';
+COMMENT ON FUNCTION @extschema@.fnd_cb_execute_with_agent(text, text, text) IS
+'Like fnd_cb_execute, through the agent''s own circuit of the breaker (settings: the breaker''s, or the strictest capability policy; tolerance halved while degraded). FN702 before running anything when the agent is unhealthy or over foundation.agent_memory_threshold / agent_cpu_threshold; FN201 when its circuit is open; FN701 unknown agent; FN202 unknown breaker.';
+
+CREATE FUNCTION @extschema@.fnd_cb_set_capability_policy(name text, capability text,
+    tolerance int, "window" interval DEFAULT NULL, reset_after interval DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_cb_set_capability_policy';
+COMMENT ON FUNCTION @extschema@.fnd_cb_set_capability_policy(text, text, int, interval, interval) IS
+'Set the tolerance (and optionally window and reset_after) of the agents'' circuits of a breaker for agents with this capability; an agent''s circuit uses the strictest policy among its capabilities (admin)';
+REVOKE ALL ON FUNCTION @extschema@.fnd_cb_set_capability_policy(text, text, int, interval, interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.fnd_cb_get_agent_status(name text, agent_id text)
+RETURNS TABLE(state text, reason text, agent_health text, failures_in_window int,
+    opened_at timestamptz, retry_at timestamptz, calls bigint, failures bigint,
+    rejections bigint)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 1
+AS 'MODULE_PATHNAME', 'fnd_cb_get_agent_status';
+COMMENT ON FUNCTION @extschema@.fnd_cb_get_agent_status(text, text) IS
+'State of an agent''s circuit of a breaker: open while the agent would be refused; reason NULL, failures, agent_unhealthy or resource_pressure; the agent''s health and the circuit''s counters';
+
+CREATE FUNCTION @extschema@.fnd_cb_reset_agent(name text, agent_id text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_cb_reset_agent';
+COMMENT ON FUNCTION @extschema@.fnd_cb_reset_agent(text, text) IS
+'Close an agent''s circuit of a breaker, forgetting its failures; counters kept (admin)';
+REVOKE ALL ON FUNCTION @extschema@.fnd_cb_reset_agent(text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.fnd_cb_agent_circuits()
+RETURNS TABLE(name text, agent_id text, state text, failures_in_window int,
+    opened_at timestamptz, retry_at timestamptz, calls bigint, failures bigint,
+    rejections bigint, tolerance int, "window" interval, reset_after interval)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_cb_agent_circuits';
+COMMENT ON FUNCTION @extschema@.fnd_cb_agent_circuits() IS
+'Every agent circuit of this database (the fnd_agent_circuit_breakers view)';
+
+CREATE VIEW @extschema@.fnd_agent_circuit_breakers AS
+    SELECT * FROM @extschema@.fnd_cb_agent_circuits();
+COMMENT ON VIEW @extschema@.fnd_agent_circuit_breakers IS
+'Every agent circuit of this database: breaker, agent, state, counters and the settings of its last call';
+GRANT SELECT ON @extschema@.fnd_agent_circuit_breakers TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
 -- agent-aware rate limits (src/ratelimit_agent.c)
 -- ---------------------------------------------------------------------------
 

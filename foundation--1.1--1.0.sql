@@ -8,6 +8,12 @@
 -- changes: none
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.0'" to load this file. \quit
 
+DROP VIEW @extschema@.fnd_agent_circuit_breakers;
+DROP FUNCTION @extschema@.fnd_cb_agent_circuits();
+DROP FUNCTION @extschema@.fnd_cb_reset_agent(text, text);
+DROP FUNCTION @extschema@.fnd_cb_get_agent_status(text, text);
+DROP FUNCTION @extschema@.fnd_cb_set_capability_policy(text, text, int, interval, interval);
+DROP FUNCTION @extschema@.fnd_cb_execute_with_agent(text, text, text);
 DROP FUNCTION @extschema@.fnd_rate_set_operation_limit(text, int, interval);
 DROP FUNCTION @extschema@.fnd_rate_require_with_agent(text, text);
 DROP FUNCTION @extschema@.fnd_rate_check_with_agent(text, text);

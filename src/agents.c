@@ -99,6 +99,7 @@ fnd_agent_define_settings(bool preloading)
 {
 	fnd_dbtable_define(&fnd_agent_table, preloading);
 	fnd_dbtable_define(&fnd_cap_table, preloading);
+	fnd_dbtable_define(&fnd_policy_table, preloading);
 	DefineCustomBoolVariable("foundation.agent_features",
 							 "Turns the 1.1 agent functions on or off.",
 							 "Off: every 1.1 function raises FN002 and health transitions are no longer announced; 1.0 functions are unaffected.",
@@ -125,8 +126,9 @@ fnd_agent_define_settings(bool preloading)
 static Size
 fnd_agent_shmem_size(void)
 {
-	return add_size(fnd_dbtable_shmem_size(&fnd_agent_table),
-					fnd_dbtable_shmem_size(&fnd_cap_table));
+	return add_size(add_size(fnd_dbtable_shmem_size(&fnd_agent_table),
+							 fnd_dbtable_shmem_size(&fnd_cap_table)),
+					fnd_dbtable_shmem_size(&fnd_policy_table));
 }
 
 static void
@@ -134,6 +136,7 @@ fnd_agent_shmem_startup(void)
 {
 	fnd_dbtable_startup(&fnd_agent_table);
 	fnd_dbtable_startup(&fnd_cap_table);
+	fnd_dbtable_startup(&fnd_policy_table);
 }
 
 /* Sweep of a dropped database: its capability entries go in the same pass. */
@@ -944,6 +947,7 @@ fnd_agent_periodic(void)
 		removed = fnd_agent_sweep_dead(now);
 	fnd_dbtable_sweep_dropped(&fnd_agent_table);
 	fnd_dbtable_sweep_dropped(&fnd_cap_table);
+	fnd_dbtable_sweep_dropped(&fnd_policy_table);
 	fnd_telemetry_gauge("foundation.agents.count",
 						(double) fnd_dbtable_count(&fnd_agent_table));
 	snprintf(detail, sizeof(detail),

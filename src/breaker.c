@@ -99,21 +99,6 @@ typedef struct BreakerEntry
 	int64		rejections;		/* calls refused */
 } BreakerEntry;
 
-/* A consistent copy of an entry, taken under its spinlock. */
-typedef struct BreakerSnap
-{
-	int			state;
-	int			tolerance;
-	int			half_open_calls;
-	int64		window_us;
-	int64		reset_us;
-	int			failures_in_window;
-	TimestampTz opened_at;
-	TimestampTz retry_at;
-	int64		calls;
-	int64		failures;
-	int64		rejections;
-} BreakerSnap;
 
 static FndDbTable cb_table = {
 	.name = "foundation breaker table",
@@ -616,6 +601,9 @@ cb_copy_row(const void *entry, void *row, void *arg)
 	BreakerEntry *e = (BreakerEntry *) entry;
 	BreakerRow *r = (BreakerRow *) row;
 
+	/* an agent's circuit ("breaker NUL agent", breaker_agent.c) is not one */
+	if (strlen(e->key.name) < e->key.len)
+		return false;
 	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
 	cb_snapshot(e, *(TimestampTz *) arg, &r->snap);
 	return true;
@@ -650,3 +638,116 @@ fnd_cb_list(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+
+/* ---------------------------------------------------------------------
+ * for the agents' circuits (breaker_agent.c, 1.1)
+ * ---------------------------------------------------------------------
+ */
+
+/* The settings of the named breaker; false if there is none. */
+bool
+fnd_breaker_settings(const FndDbKey *key, BreakerSnap *s)
+{
+	BreakerEntry *e;
+
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	e = cb_find(key);
+	if (e != NULL)
+		cb_snapshot(e, fnd_now(), s);
+	LWLockRelease(cb_lock());
+	return e != NULL;
+}
+
+/*
+ * Ask the circuit key (an agent's), created closed on first use, after
+ * giving it the settings in s (they travel with every call, as a rate
+ * limit does).  FN203 when the table is full.
+ */
+bool
+fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
+					 TimestampTz *retry_at, bool *trial)
+{
+	uint32		hash = fnd_dbtable_hash(&cb_table, key);
+	BreakerEntry *e;
+	bool		ok;
+
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	e = fnd_dbtable_find(&cb_table, key, hash);
+	if (e == NULL)
+	{
+		LWLockRelease(cb_lock());
+		LWLockAcquire(cb_lock(), LW_EXCLUSIVE);
+		e = fnd_dbtable_find(&cb_table, key, hash);
+		if (e == NULL)
+		{
+			e = fnd_dbtable_enter(&cb_table, key, hash, GetUserId());
+			SpinLockInit(&e->mutex);
+			e->state = CB_CLOSED;
+		}
+	}
+	SpinLockAcquire(&e->mutex);
+	e->tolerance = s->tolerance;
+	e->window_us = s->window_us;
+	e->reset_us = s->reset_us;
+	e->half_open_calls = s->half_open_calls;
+	SpinLockRelease(&e->mutex);
+	ok = cb_ask_entry(e, fnd_now(), retry_at, trial);
+	LWLockRelease(cb_lock());
+	return ok;
+}
+
+/* A snapshot of the circuit key; false if there is none. */
+bool
+fnd_breaker_snapshot(const FndDbKey *key, BreakerSnap *s)
+{
+	return fnd_breaker_settings(key, s);
+}
+
+/* Close the circuit key, forgetting its failures; false if none. */
+bool
+fnd_breaker_close(const FndDbKey *key)
+{
+	BreakerEntry *e;
+
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	e = cb_find(key);
+	if (e != NULL)
+	{
+		SpinLockAcquire(&e->mutex);
+		cb_close(e);
+		SpinLockRelease(&e->mutex);
+	}
+	LWLockRelease(cb_lock());
+	return e != NULL;
+}
+
+const char *
+fnd_breaker_state_name(int state)
+{
+	return cb_state_names[state];
+}
+
+/* Copy step of fnd_breaker_agent_circuits: agents' circuits only. */
+static bool
+cb_copy_circuit(const void *entry, void *row, void *arg)
+{
+	BreakerEntry *e = (BreakerEntry *) entry;
+	FndCircuitRow *r = (FndCircuitRow *) row;
+
+	if (strlen(e->key.name) == e->key.len)
+		return false;
+	memcpy(r->name, e->key.name, sizeof(r->name));
+	r->len = e->key.len;
+	cb_snapshot(e, *(TimestampTz *) arg, &r->snap);
+	return true;
+}
+
+/* Every agent circuit of this database, copied; *n of them. */
+FndCircuitRow *
+fnd_breaker_agent_circuits(int *n)
+{
+	TimestampTz now = fnd_now();
+
+	return fnd_dbtable_collect(&cb_table, sizeof(FndCircuitRow),
+							   cb_copy_circuit, &now, n);
+}
