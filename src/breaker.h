@@ -45,6 +45,8 @@ extern int	fnd_breaker_success(const FndDbKey *key, bool may_close);
 extern bool fnd_breaker_settings(const FndDbKey *key, BreakerSnap *s);
 extern bool fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
 								 TimestampTz *retry_at, bool *trial);
+extern int	fnd_breaker_melt_circuit(const FndDbKey *key);
+extern int	fnd_breaker_success_circuit(const FndDbKey *key, bool may_close);
 extern bool fnd_breaker_snapshot(const FndDbKey *key, BreakerSnap *s);
 extern bool fnd_breaker_close(const FndDbKey *key);
 extern const char *fnd_breaker_state_name(int state);
@@ -52,6 +54,7 @@ extern FndCircuitRow *fnd_breaker_agent_circuits(int *n);
 
 /* cb_execute.c */
 extern Jsonb *fnd_cb_run_protected(const FndDbKey *key, const char *query,
-								   bool trial, const char *context);
+								   bool trial, const char *context,
+								   bool agent_circuit);
 
 #endif							/* FND_BREAKER_H */

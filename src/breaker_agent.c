@@ -4,9 +4,9 @@
  *	  Agent-aware circuit breakers (1.1): a circuit per (breaker, agent),
  *	  capability policies, refusals for unhealthy or overloaded agents.
  *
- * An agent's circuit is an ordinary entry of the breaker table (breaker.c)
- * named "breaker NUL agent id": no 1.0 breaker name holds a NUL, so the two
- * never meet, and fnd_circuit_breakers leaves them out.  Its settings are
+ * An agent's circuit is a breaker entry (breaker.c) of a table of its own
+ * (so it never takes a 1.0 breaker's place), named "breaker NUL agent id".
+ * The supervisor removes the circuits whose breaker or agent is gone.  Its settings are
  * computed on every call and travel with it (fnd_breaker_ask_with): the
  * breaker's own, or the strictest (lowest tolerance) capability policy
  * among the agent's capabilities, with the tolerance halved (rounded down)
@@ -232,7 +232,8 @@ fnd_cb_execute_with_agent(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_JSONB_P(fnd_cb_run_protected(&circuit, query, trial,
 										   psprintf("%s\" for agent \"%s",
-													breaker.name, agent.name)));
+													breaker.name, agent.name),
+										   true));
 }
 
 /*

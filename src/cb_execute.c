@@ -217,11 +217,12 @@ cb_execute_query(const char *query, MemoryContext callcxt)
  * permit): success records a success and returns the rows; an error rolls
  * the subtransaction back (nothing the query did stays), melts the circuit
  * and is re-raised as it was, SQLSTATE and all, with a context line naming
- * context.  Also the body of fnd_cb_execute_with_agent (breaker_agent.c).
+ * context.  Also the body of fnd_cb_execute_with_agent (breaker_agent.c),
+ * with agent_circuit: key is then an agent's circuit.
  */
 Jsonb *
 fnd_cb_run_protected(const FndDbKey *key, const char *query, bool trial,
-					 const char *context)
+					 const char *context, bool agent_circuit)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -264,12 +265,18 @@ fnd_cb_run_protected(const FndDbKey *key, const char *query, bool trial,
 		MemoryContextSwitchTo(callcxt);
 		CurrentResourceOwner = oldowner;
 
-		fnd_breaker_melt(key);
+		if (agent_circuit)
+			fnd_breaker_melt_circuit(key);
+		else
+			fnd_breaker_melt(key);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 
-	fnd_breaker_success(key, trial);
+	if (agent_circuit)
+		fnd_breaker_success_circuit(key, trial);
+	else
+		fnd_breaker_success(key, trial);
 	return result;
 }
 
@@ -289,5 +296,5 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 	fnd_breaker_key_from_arg(fcinfo, &key);
 	query = text_to_cstring(fnd_arg_text(fcinfo, 1, "query"));
 	trial = cb_execute_ask(&key);
-	PG_RETURN_JSONB_P(fnd_cb_run_protected(&key, query, trial, key.name));
+	PG_RETURN_JSONB_P(fnd_cb_run_protected(&key, query, trial, key.name, false));
 }
