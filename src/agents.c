@@ -598,7 +598,7 @@ fnd_register_agent(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(fnd_reg_shared_lock(), LW_SHARED);
 	if (fnd_reg_entry_info_locked(key.dbid, ns, key.name, fnd_now(), &info, false))
-		e->registered_at = e->last_health_check = info.registered_at;
+		e->registered_at = e->last_health_check = e->doc_at = info.registered_at;
 	else
 		fnd_agent_unlink(e);	/* unregistered already by another session */
 	LWLockRelease(fnd_reg_shared_lock());
@@ -785,9 +785,9 @@ fnd_agent_refresh_document(const FndDbKey *key, const char *ns,
 
 /*
  * fnd_update_agent_health(agent_id, health, resource_usage jsonb DEFAULT
- * NULL) RETURNS void: also the heartbeat.  A plain heartbeat (same health,
- * no usage) touches only the agent entry; a change also rewrites the
- * registry document, so that fnd_lookup shows it.
+ * NULL) RETURNS void: also the heartbeat.  A change, or the first report
+ * in a second, also rewrites the registry document, so that fnd_lookup
+ * shows it; other heartbeats touch only the agent entry.
  */
 Datum
 fnd_update_agent_health(PG_FUNCTION_ARGS)
@@ -814,9 +814,13 @@ fnd_update_agent_health(PG_FUNCTION_ARGS)
 
 	e = fnd_agent_acquire_managed(&key, ns, &registered_at);
 	now = fnd_now();
-	changed = (e->reported != health || ru != NULL);
+	/* the document's last_health_check may lag by up to a second */
+	changed = (e->reported != health || ru != NULL ||
+			   now - e->doc_at >= USECS_PER_SEC);
 	e->reported = health;
 	e->last_health_check = now;
+	if (changed)
+		e->doc_at = now;
 	if (ru != NULL)
 	{
 		e->memory = memory;

@@ -85,6 +85,7 @@ typedef struct FndAgentEntry
 	char		ns[FND_NAME_BUFSZ];
 	TimestampTz registered_at;
 	TimestampTz last_health_check;
+	TimestampTz doc_at;			/* last_health_check as the document has it */
 	int8		reported;		/* FND_HEALTH_*, as last reported */
 	int8		announced;		/* as last announced by the supervisor */
 	float4		memory;			/* reported fractions; negative: not given */
