@@ -2,10 +2,10 @@
 -- agent-aware circuit breakers and rate limits (docs/agents.md), per-agent
 -- config and config history (docs/config.md).
 --
--- changes: fnd_rate_operation_limits, fnd_agent_config, fnd_config_history
+-- changes: fnd_rate_operation_limits
 --   fnd_rate_operation_limits (per-operation rate limits, user rows) is
---   created with the defaults, or taken back with its rows when a downgrade
---   left it behind.  The config part does the same for its two tables.
+--   created empty (the defaults are built in), or taken back with its rows
+--   when a downgrade left it behind.
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.1'" to load this file. \quit
 
 -- ---------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 -- functions are untouched.  Agents themselves live in shared memory and
 -- stay registered as plain registry entries.
 --
--- keeps: fnd_rate_operation_limits, fnd_agent_config, fnd_config_history
---   All three stay, with their rows (and the history's identity sequence),
---   outside the extension; the next step up takes them back.
+-- keeps: fnd_rate_operation_limits
+--   It stays, with its rows, outside the extension; the next step up takes
+--   it back.
 -- changes: none
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.0'" to load this file. \quit
 
