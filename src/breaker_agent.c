@@ -95,8 +95,11 @@ static void
 fnd_cb_agent_arg(FunctionCallInfo fcinfo, int argno, FndDbKey *agent,
 				 FndAgentState *st)
 {
+	/* the capabilities matter only when some policy exists */
+	bool		with_caps = fnd_dbtable_count(&fnd_policy_table) > 0;
+
 	fnd_agent_key_from_arg(fcinfo, argno, agent);
-	if (!fnd_agent_state(agent, st, true))
+	if (!fnd_agent_state(agent, st, with_caps))
 		fnd_agent_not_found(agent->name);
 }
 
