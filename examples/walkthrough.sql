@@ -12,3 +12,4 @@ SELECT name, phase, state FROM fnd_services();
 \ir walkthrough/telemetry.sql
 \ir walkthrough/lock.sql
 \ir walkthrough/barrier.sql
+\ir walkthrough/agents.sql
