@@ -37,6 +37,7 @@ const FndService *const fnd_service_list[] = {
 	&fnd_barrier_service,
 	&fnd_events_service,
 	&fnd_consensus_service,
+	&fnd_config_history_service,
 };
 const int	fnd_service_count = lengthof(fnd_service_list);
 
