@@ -16,6 +16,7 @@ ALTER EXTENSION foundation DROP SEQUENCE @extschema@.fnd_config_history_id_seq;
 
 DROP FUNCTION @extschema@.fnd_config_revert(bigint);
 DROP FUNCTION @extschema@.fnd_config_history(text, text, int);
+DROP FUNCTION @extschema@.fnd_config_history_read(text, text, int);
 DROP FUNCTION @extschema@.fnd_config_history_record();
 DROP FUNCTION @extschema@.fnd_get_effective_config(text, text);
 DROP FUNCTION @extschema@.fnd_get_agent_config(text, text);

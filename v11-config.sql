@@ -267,34 +267,43 @@ CREATE TRIGGER fnd_config_history_record
     AFTER INSERT OR UPDATE OR DELETE ON @extschema@.fnd_agent_config
     FOR EACH ROW EXECUTE FUNCTION @extschema@.fnd_config_history_record();
 
-CREATE FUNCTION @extschema@.fnd_config_history(path text DEFAULT NULL, agent_id text DEFAULT NULL,
-                                               max_rows int DEFAULT 100)
-RETURNS TABLE(id bigint, path text, agent_id text, op text, old_value jsonb, new_value jsonb,
-              changed_by name, changed_at timestamptz)
+-- The reader is plpgsql behind a SQL wrapper: plpgsql refuses an input
+-- and a result column of one name (path, agent_id), SQL does not.
+CREATE FUNCTION @extschema@.fnd_config_history_read(p_path text, p_agent_id text, p_max_rows int)
+RETURNS SETOF @extschema@.fnd_config_history
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@.fnd_agent_config_check(agent_id, true);
-    IF path IS NOT NULL THEN
-        PERFORM @extschema@.fnd_config_check_path(path);
+    PERFORM @extschema@.fnd_agent_config_check(p_agent_id, true);
+    IF p_path IS NOT NULL THEN
+        PERFORM @extschema@.fnd_config_check_path(p_path);
     END IF;
-    IF max_rows IS NULL OR max_rows < 0 THEN
+    IF p_max_rows IS NULL OR p_max_rows < 0 THEN
         RAISE EXCEPTION 'max_rows must be zero or more'
             USING ERRCODE = 'FN003';
     END IF;
     RETURN QUERY
-    SELECT h.id, h.path, h.agent_id, h.op, h.old_value, h.new_value, h.changed_by, h.changed_at
-    FROM @extschema@.fnd_config_history h
-    WHERE (fnd_config_history.path IS NULL OR h.path = fnd_config_history.path
-           OR (h.path >= fnd_config_history.path || '.' AND h.path < fnd_config_history.path || '/'))
-      AND (fnd_config_history.agent_id IS NULL OR h.agent_id = fnd_config_history.agent_id)
+    SELECT h.* FROM @extschema@.fnd_config_history h
+    WHERE (p_path IS NULL OR h.path = p_path
+           OR (h.path >= p_path || '.' AND h.path < p_path || '/'))
+      AND (p_agent_id IS NULL OR h.agent_id = p_agent_id)
     ORDER BY h.id DESC
-    LIMIT max_rows;
+    LIMIT p_max_rows;
 END
 $$;
+COMMENT ON FUNCTION @extschema@.fnd_config_history_read(text, text, int) IS
+'Internal: the body of fnd_config_history';
+
+CREATE FUNCTION @extschema@.fnd_config_history(path text DEFAULT NULL, agent_id text DEFAULT NULL,
+                                               max_rows int DEFAULT 100)
+RETURNS TABLE(id bigint, path text, agent_id text, op text, old_value jsonb, new_value jsonb,
+              changed_by name, changed_at timestamptz)
+LANGUAGE sql STABLE CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM @extschema@.fnd_config_history_read($1, $2, $3) $$;
 COMMENT ON FUNCTION @extschema@.fnd_config_history(text, text, int) IS
-'Config changes newest first, at most max_rows: under a path (a leaf or a subtree) and for one agent when given (agent NULL: global and agent changes); runs as the caller';
+'Config changes newest first, at most max_rows: under a path (a leaf or a subtree) and for one agent when given (agent NULL: global and agent changes); runs as the caller; FN301 bad path, FN003 bad agent id or max_rows';
 
 CREATE FUNCTION @extschema@.fnd_config_revert(history_id bigint)
 RETURNS void
@@ -306,6 +315,10 @@ DECLARE
     h @extschema@.fnd_config_history;
 BEGIN
     PERFORM @extschema@.fnd_agent_config_check(NULL, true);
+    IF history_id IS NULL THEN
+        RAISE EXCEPTION 'history id must not be null'
+            USING ERRCODE = 'FN003';
+    END IF;
     SELECT * INTO h FROM @extschema@.fnd_config_history WHERE id = history_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no config history entry %', history_id
