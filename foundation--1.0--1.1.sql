@@ -235,7 +235,8 @@ AS 'MODULE_PATHNAME', 'fnd_get_effective_config';
 COMMENT ON FUNCTION @extschema@.fnd_get_effective_config(text, text) IS
 'The config an agent sees at a path (path NULL: the whole tree): its own values over the global ones, objects merged deeply, a leaf from the agent winning; NULL if neither has it';
 
--- History.  One row per changed leaf.  fnd_config_revert marks its own
+-- History.  One row per changed leaf, changed_by being the role the
+-- caller acts as (SET ROLE's, else the session user).  fnd_config_revert marks its own
 -- changes through a transaction-local setting.  A restore (pg_dump output
 -- sets check_function_bodies off) reloads history itself, so nothing is
 -- recorded then; nor with foundation.agent_features off, where the 1.0
@@ -260,10 +261,11 @@ BEGIN
     IF TG_TABLE_NAME = 'fnd_agent_config' THEN
         agent := CASE WHEN TG_OP = 'DELETE' THEN OLD.agent_id ELSE NEW.agent_id END;
     END IF;
-    INSERT INTO @extschema@.fnd_config_history (path, agent_id, op, old_value, new_value)
+    INSERT INTO @extschema@.fnd_config_history (path, agent_id, op, old_value, new_value, changed_by)
     VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.path ELSE NEW.path END, agent, op,
             CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.value END,
-            CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.value END);
+            CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.value END,
+            @extschema@.fnd_agent_config_caller());
     RETURN NULL;
 END
 $$;
