@@ -235,7 +235,7 @@ AS 'MODULE_PATHNAME', 'fnd_get_effective_config';
 COMMENT ON FUNCTION @extschema@.fnd_get_effective_config(text, text) IS
 'The config an agent sees at a path (path NULL: the whole tree): its own values over the global ones, objects merged deeply, a leaf from the agent winning; NULL if neither has it';
 
--- History.  One row per changed leaf, changed_by being the role the
+-- History.  One row per leaf whose value changed, changed_by being the role the
 -- caller acts as (SET ROLE's, else the session user).  fnd_config_revert marks its own
 -- changes through a transaction-local setting.  A restore (pg_dump output
 -- sets check_function_bodies off) reloads history itself, so nothing is
@@ -253,6 +253,10 @@ DECLARE
 BEGIN
     IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off'
        OR current_setting('check_function_bodies') = 'off' THEN
+        RETURN NULL;
+    END IF;
+    -- a rewrite of the same value (or of updated_at alone) changes nothing
+    IF TG_OP = 'UPDATE' AND OLD.value = NEW.value THEN
         RETURN NULL;
     END IF;
     op := CASE WHEN coalesce(current_setting('fnd_config_history.op', true), '') = 'revert'

@@ -85,12 +85,15 @@ SELECT fnd_reset_agent_config('agent-1');
 SELECT fnd_get_agent_config('agent-1') IS NULL AS all_gone,
        fnd_get_agent_config('agent-2') IS NOT NULL AS other_kept;
 
--- history: every change, global (1.0 writers) and agent, newest first
+-- history: every change, global (1.0 writers) and agent, newest first; a
+-- write of the same value is no change
 DELETE FROM fnd_config_history;
 SELECT fnd_config_update('svc.timeout', '5');
 SELECT fnd_config_update('svc.timeout', '7');
 SELECT fnd_set_agent_config('agent-3', 'svc.timeout', '30');
 SELECT fnd_set_agent_config('agent-3', 'svc.timeout', '31');
+SELECT fnd_set_agent_config('agent-3', 'svc.timeout', '31');
+UPDATE fnd_agent_config SET updated_at = now() - interval '1 day';
 SELECT fnd_reset_agent_config('agent-3', 'svc');
 SELECT fnd_config_reset('svc.timeout');
 SELECT path, agent_id, op, old_value, new_value, changed_by = session_user AS by_me
