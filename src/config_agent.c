@@ -5,8 +5,8 @@
  *	  fnd_get_effective_config.  The writers are PL/pgSQL in the 1.1 step.
  *
  * A read is one SPI query over fnd_config and fnd_agent_config together
- * (UNION ALL, source 0 global, 1 agent, ordered by source then path) that
- * returns every row a read of the path can use from either source: the
+ * (UNION ALL of plain index scans, source 0 global, 1 agent) that returns
+ * every row a read of the path can use from either source: the
  * leaf itself, its ancestors (a value inside an ancestor's object) and its
  * subtree.  Each source's value is then resolved exactly as fnd_config_get
  * resolves it (leaf, else subtree, else inside an ancestor), and the two
@@ -21,9 +21,24 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -38,6 +53,7 @@ extern Datum fnd_config_check_path(PG_FUNCTION_ARGS);
 #define FND_AGENT_CONFIG_MAX_WORDS	(FND_NAME_MAX / 2 + 1)
 
 static FndCatalogTable fnd_agent_config_table = {.relname = "fnd_agent_config"};
+static FndCatalogTable fnd_agent_config_global = {.relname = "fnd_config"};
 
 #define FND_AGENT_CONFIG_PLAN_PATH	0
 #define FND_AGENT_CONFIG_PLAN_ALL	1
@@ -46,6 +62,7 @@ static FndCatalogTable fnd_agent_config_table = {.relname = "fnd_agent_config"};
 typedef struct FndAgentConfigRows
 {
 	int			n;
+	int			cap;			/* allocated (direct reads) */
 	char	  **paths;
 	Jsonb	  **values;
 } FndAgentConfigRows;
@@ -326,6 +343,33 @@ fnd_agent_config_merge(Jsonb *global, Jsonb *agent)
 }
 
 /*
+ * Put one source's rows in path order: byte order, as the C collation of
+ * the path columns.  A handful of rows, except for whole-tree reads; the
+ * statement leaves the order to us so that its plan needs no sort.
+ */
+static void
+fnd_agent_config_sort(FndAgentConfigRows *r)
+{
+	int			i;
+
+	for (i = 1; i < r->n; i++)
+	{
+		char	   *p = r->paths[i];
+		Jsonb	   *v = r->values[i];
+		int			j = i;
+
+		while (j > 0 && strcmp(r->paths[j - 1], p) > 0)
+		{
+			r->paths[j] = r->paths[j - 1];
+			r->values[j] = r->values[j - 1];
+			j--;
+		}
+		r->paths[j] = p;
+		r->values[j] = v;
+	}
+}
+
+/*
  * Fetch the rows a read of path can use (path NULL: every row), from the
  * global table when with_global, and from the agent's; in SPI.  Rows are
  * copied into the caller's context, per source.
@@ -351,7 +395,7 @@ fnd_agent_config_fetch(text *agent, text *path, bool with_global,
 								"SELECT 0, path, value FROM @extschema@.fnd_config WHERE $2 "
 								"UNION ALL SELECT 1, path, value FROM @extschema@.fnd_agent_config "
 								"WHERE agent_id OPERATOR(pg_catalog.=) $1 ORDER BY 1, 2",
-								2, argtypes, 0);
+								2, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	}
 	else
 	{
@@ -375,14 +419,15 @@ fnd_agent_config_fetch(text *agent, text *path, bool with_global,
 		values[4] = BoolGetDatum(with_global);
 		plan = fnd_catalog_plan(&fnd_agent_config_table, FND_AGENT_CONFIG_PLAN_PATH,
 								"SELECT 0, path, value FROM @extschema@.fnd_config "
-								"WHERE $5 AND (path OPERATOR(pg_catalog.=) ANY ($1) "
-								"OR (path OPERATOR(pg_catalog.>=) $2 AND path OPERATOR(pg_catalog.<) $3)) "
+								"WHERE $5 AND path OPERATOR(pg_catalog.=) ANY ($1) "
+								"UNION ALL SELECT 0, path, value FROM @extschema@.fnd_config "
+								"WHERE $5 AND path OPERATOR(pg_catalog.>=) $2 AND path OPERATOR(pg_catalog.<) $3 "
+								"UNION ALL SELECT 1, path, value FROM @extschema@.fnd_agent_config "
+								"WHERE agent_id OPERATOR(pg_catalog.=) $4 AND path OPERATOR(pg_catalog.=) ANY ($1) "
 								"UNION ALL SELECT 1, path, value FROM @extschema@.fnd_agent_config "
 								"WHERE agent_id OPERATOR(pg_catalog.=) $4 "
-								"AND (path OPERATOR(pg_catalog.=) ANY ($1) "
-								"OR (path OPERATOR(pg_catalog.>=) $2 AND path OPERATOR(pg_catalog.<) $3)) "
-								"ORDER BY 1, 2",
-								5, argtypes, 0);
+								"AND path OPERATOR(pg_catalog.>=) $2 AND path OPERATOR(pg_catalog.<) $3",
+								5, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	}
 	ret = fnd_catalog_execute(&fnd_agent_config_table, plan, values, NULL,
 							  true, 0, false);
@@ -409,6 +454,136 @@ fnd_agent_config_fetch(text *agent, text *path, bool with_global,
 		r->n++;
 	}
 	MemoryContextSwitchTo(old);
+	for (i = 0; i < 2; i++)
+		fnd_agent_config_sort(&rows[i]);
+}
+
+
+/*
+ * The direct read.  Planning and executing even a kept SPI plan of four
+ * index scans costs several times fnd_config_get's single probe, so a path
+ * read walks the primary keys itself: for each source, one probe per key
+ * (the path and each ancestor) and one range scan for the subtree, under
+ * the caller's snapshot, after the caller's SELECT privilege is checked as
+ * the executor would.  Tables with row-level security enabled go through
+ * SPI instead, so their policies apply.
+ */
+typedef struct FndAgentConfigScan
+{
+	Relation	rel;
+	Relation	idx;
+	TupleTableSlot *slot;
+	AttrNumber	path_att;		/* in the table */
+	AttrNumber	value_att;
+	AttrNumber	idx_path_att;	/* in the primary key */
+	Datum		agent;			/* (Datum) 0 for fnd_config */
+} FndAgentConfigScan;
+
+static void
+fnd_agent_config_open(FndAgentConfigScan *sc, Oid relid, Datum agent)
+{
+	Oid			idxid;
+
+	sc->rel = table_open(relid, AccessShareLock);
+	idxid = RelationGetPrimaryKeyIndex(sc->rel);
+	if (!OidIsValid(idxid))
+		elog(ERROR, "table \"%s\" has no primary key", RelationGetRelationName(sc->rel));
+	sc->idx = index_open(idxid, AccessShareLock);
+	sc->slot = table_slot_create(sc->rel, NULL);
+	sc->path_att = get_attnum(relid, "path");
+	sc->value_att = get_attnum(relid, "value");
+	sc->agent = agent;
+	sc->idx_path_att = agent ? 2 : 1;
+}
+
+static void
+fnd_agent_config_close(FndAgentConfigScan *sc)
+{
+	ExecDropSingleTupleTableSlot(sc->slot);
+	index_close(sc->idx, AccessShareLock);
+	table_close(sc->rel, AccessShareLock);
+}
+
+static void
+fnd_agent_config_key(ScanKey k, AttrNumber att, StrategyNumber strat,
+					 RegProcedure proc, Datum arg)
+{
+	ScanKeyEntryInitialize(k, 0, att, strat, InvalidOid, C_COLLATION_OID,
+						   proc, arg);
+}
+
+/* Append the rows matching path (strategy strat) and below hi if given. */
+static void
+fnd_agent_config_scan(FndAgentConfigScan *sc, StrategyNumber strat,
+					  Datum path, Datum hi, FndAgentConfigRows *r)
+{
+	ScanKeyData keys[3];
+	int			n = 0;
+	IndexScanDesc scan;
+
+	if (sc->agent)
+		fnd_agent_config_key(&keys[n++], 1, BTEqualStrategyNumber, F_TEXTEQ, sc->agent);
+	fnd_agent_config_key(&keys[n++], sc->idx_path_att, strat,
+						 strat == BTEqualStrategyNumber ? F_TEXTEQ : F_TEXT_GE, path);
+	if (hi)
+		fnd_agent_config_key(&keys[n++], sc->idx_path_att, BTLessStrategyNumber,
+							 F_TEXT_LT, hi);
+	scan = index_beginscan(sc->rel, sc->idx, GetActiveSnapshot(), n, 0);
+	index_rescan(scan, keys, n, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, sc->slot))
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->n >= r->cap)
+		{
+			r->cap *= 2;
+			r->paths = repalloc(r->paths, sizeof(char *) * r->cap);
+			r->values = repalloc(r->values, sizeof(Jsonb *) * r->cap);
+		}
+		r->paths[r->n] = TextDatumGetCString(slot_getattr(sc->slot, sc->path_att, &isnull));
+		r->values[r->n] = DatumGetJsonbPCopy(slot_getattr(sc->slot, sc->value_att, &isnull));
+		r->n++;
+	}
+	index_endscan(scan);
+}
+
+/* One source's rows for a read of path: its ancestors, itself, its subtree. */
+static void
+fnd_agent_config_scan_source(Oid relid, Datum agent, text *path,
+							 FndAgentConfigRows *r)
+{
+	FndAgentConfigScan sc;
+	int			len = VARSIZE_ANY_EXHDR(path);
+	char	   *p = text_to_cstring(path);
+	int			j;
+
+	r->n = 0;
+	r->cap = 8;
+	r->paths = palloc(sizeof(char *) * r->cap);
+	r->values = palloc(sizeof(Jsonb *) * r->cap);
+	fnd_agent_config_open(&sc, relid, agent);
+	for (j = 0; j <= len; j++)
+		if (j == len || p[j] == '.')
+			fnd_agent_config_scan(&sc, BTEqualStrategyNumber,
+								  PointerGetDatum(cstring_to_text_with_len(p, j)),
+								  (Datum) 0, r);
+	fnd_agent_config_scan(&sc, BTGreaterEqualStrategyNumber,
+						  CStringGetTextDatum(psprintf("%s.", p)),
+						  CStringGetTextDatum(psprintf("%s/", p)), r);
+	fnd_agent_config_close(&sc);
+	fnd_agent_config_sort(r);
+}
+
+/* The caller may read the table directly: SELECT granted, no row security. */
+static bool
+fnd_agent_config_direct_ok(Oid relid)
+{
+	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(relid));
+	return check_enable_rls(relid, InvalidOid, false) != RLS_ENABLED;
 }
 
 /* The shared body of the two readers. */
@@ -432,9 +607,24 @@ fnd_agent_config_read(FunctionCallInfo fcinfo, bool effective)
 	}
 
 	fnd_catalog_find(&fnd_agent_config_table, fcinfo->flinfo->fn_oid, false);
-	SPI_connect();
-	fnd_agent_config_fetch(agent, path, effective, rows, cxt);
-	SPI_finish();
+	fnd_catalog_find(&fnd_agent_config_global, fcinfo->flinfo->fn_oid, false);
+	if (path != NULL &&
+		fnd_agent_config_direct_ok(fnd_agent_config_table.relid) &&
+		(!effective || fnd_agent_config_direct_ok(fnd_agent_config_global.relid)))
+	{
+		rows[0].n = 0;
+		if (effective)
+			fnd_agent_config_scan_source(fnd_agent_config_global.relid, (Datum) 0,
+										 path, &rows[0]);
+		fnd_agent_config_scan_source(fnd_agent_config_table.relid,
+									 PointerGetDatum(agent), path, &rows[1]);
+	}
+	else
+	{
+		SPI_connect();
+		fnd_agent_config_fetch(agent, path, effective, rows, cxt);
+		SPI_finish();
+	}
 
 	out = fnd_agent_config_resolve(&rows[1], cpath);
 	if (effective)

@@ -26,6 +26,16 @@ bench_compare "fnd_get_effective_config(50-key subtree, 10 overridden) vs fnd_co
 	"SELECT fnd_config_get('bench.sub')" \
 	"SELECT fnd_get_effective_config('bench-agent', 'bench.sub')" ">= 0.9x"
 
+# in-backend CPU per call (the per-call loop's own cost subtracted), for
+# the same reads: the pgbench ratios above include a round trip each
+for q in "fnd_config_get('bench.leaf')" "fnd_get_effective_config('bench-agent', 'bench.leaf')" \
+	"fnd_get_effective_config('no-overrides', 'bench.leaf')" "fnd_config_get('bench.sub')" \
+	"fnd_get_effective_config('bench-agent', 'bench.sub')"; do
+	bench_cpu "in-backend $q" 20000 \
+		"SELECT count($q) FROM generate_series(1, :n) x" \
+		"SELECT count(x) FROM generate_series(1, :n) x"
+done
+
 bench_sql "SELECT fnd_reset_agent_config(a) FROM (SELECT DISTINCT agent_id AS a FROM fnd_agent_config
 WHERE agent_id = 'bench-agent' OR agent_id LIKE 'other-%') s;
 SELECT fnd_config_reset('bench');"
