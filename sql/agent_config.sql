@@ -161,6 +161,26 @@ SELECT fnd_set_agent_config('agent-2', 'x', '1');
 SELECT fnd_reset_agent_config('agent-2', 'x');
 RESET ROLE;
 SELECT changed_by, op FROM fnd_config_history(NULL, 'agent-2', 2);
+-- reads run as the caller: without SELECT on the table PostgreSQL refuses
+-- (42501); with row security on, its policies apply
+REVOKE SELECT ON fnd_agent_config FROM PUBLIC;
+SET ROLE fnd_agentcfg_plain;
+\set VERBOSITY sqlstate
+SELECT fnd_get_effective_config('agent-2', 'db');
+SELECT fnd_get_agent_config('agent-2');
+\set VERBOSITY default
+RESET ROLE;
+GRANT SELECT ON fnd_agent_config TO PUBLIC;
+ALTER TABLE fnd_agent_config ENABLE ROW LEVEL SECURITY;
+CREATE POLICY hide_agent_2 ON fnd_agent_config USING (agent_id <> 'agent-2');
+SET ROLE fnd_agentcfg_plain;
+SELECT fnd_get_effective_config('agent-2', 'db') AS policy_hides_override,
+       fnd_get_effective_config('agent-2', 'db.pool.size') AS policy_hides_leaf,
+       fnd_get_agent_config('agent-2', 'only_global') IS NULL AS policy_hides_own;
+RESET ROLE;
+SELECT fnd_get_effective_config('agent-2', 'db') AS owner_bypasses_policy;
+DROP POLICY hide_agent_2 ON fnd_agent_config;
+ALTER TABLE fnd_agent_config DISABLE ROW LEVEL SECURITY;
 SELECT count(*) AS plain_wrote_nothing FROM fnd_config_history() WHERE changed_by = 'fnd_agentcfg_plain';
 
 -- the owning role of a registered agent may write its config, another may
