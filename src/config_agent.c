@@ -462,8 +462,8 @@ fnd_agent_config_fetch(text *agent, text *path, bool with_global,
 /*
  * The direct read.  Planning and executing even a kept SPI plan of four
  * index scans costs several times fnd_config_get's single probe, so a path
- * read walks the primary keys itself: for each source, one probe per key
- * (the path and each ancestor) and one range scan for the subtree, under
+ * read walks the primary keys itself, for each source as few probes as
+ * fnd_config_get makes (see fnd_agent_config_scan_source), under
  * the caller's snapshot, after the caller's SELECT privilege is checked as
  * the executor would.  Tables with row-level security enabled go through
  * SPI instead, so their policies apply.
@@ -548,7 +548,12 @@ fnd_agent_config_scan(FndAgentConfigScan *sc, StrategyNumber strat,
 	index_endscan(scan);
 }
 
-/* One source's rows for a read of path: its ancestors, itself, its subtree. */
+/*
+ * One source's rows for a read of path, in fnd_config_get's order and
+ * stopping at the first that exists (a path is a leaf or a prefix, never
+ * both, and nothing lies below a leaf): the leaf itself, else its subtree,
+ * else the nearest ancestor leaf.  A leaf read is one probe.
+ */
 static void
 fnd_agent_config_scan_source(Oid relid, Datum agent, text *path,
 							 FndAgentConfigRows *r)
@@ -563,14 +568,17 @@ fnd_agent_config_scan_source(Oid relid, Datum agent, text *path,
 	r->paths = palloc(sizeof(char *) * r->cap);
 	r->values = palloc(sizeof(Jsonb *) * r->cap);
 	fnd_agent_config_open(&sc, relid, agent);
-	for (j = 0; j <= len; j++)
-		if (j == len || p[j] == '.')
+	fnd_agent_config_scan(&sc, BTEqualStrategyNumber, PointerGetDatum(path),
+						  (Datum) 0, r);
+	if (r->n == 0)
+		fnd_agent_config_scan(&sc, BTGreaterEqualStrategyNumber,
+							  CStringGetTextDatum(psprintf("%s.", p)),
+							  CStringGetTextDatum(psprintf("%s/", p)), r);
+	for (j = len - 1; r->n == 0 && j > 0; j--)
+		if (p[j] == '.')
 			fnd_agent_config_scan(&sc, BTEqualStrategyNumber,
 								  PointerGetDatum(cstring_to_text_with_len(p, j)),
 								  (Datum) 0, r);
-	fnd_agent_config_scan(&sc, BTGreaterEqualStrategyNumber,
-						  CStringGetTextDatum(psprintf("%s.", p)),
-						  CStringGetTextDatum(psprintf("%s/", p)), r);
 	fnd_agent_config_close(&sc);
 	fnd_agent_config_sort(r);
 }
