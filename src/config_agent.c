@@ -477,6 +477,7 @@ typedef struct FndAgentConfigScan
 	AttrNumber	value_att;
 	AttrNumber	idx_path_att;	/* in the primary key */
 	Datum		agent;			/* (Datum) 0 for fnd_config */
+	Snapshot	snapshot;		/* the caller's */
 } FndAgentConfigScan;
 
 static void
@@ -494,6 +495,8 @@ fnd_agent_config_open(FndAgentConfigScan *sc, Oid relid, Datum agent)
 	sc->value_att = get_attnum(relid, "value");
 	sc->agent = agent;
 	sc->idx_path_att = agent ? 2 : 1;
+	/* the statement's snapshot, as SPI would use; a fresh one outside any */
+	sc->snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 }
 
 static void
@@ -528,7 +531,7 @@ fnd_agent_config_scan(FndAgentConfigScan *sc, StrategyNumber strat,
 	if (hi)
 		fnd_agent_config_key(&keys[n++], sc->idx_path_att, BTLessStrategyNumber,
 							 F_TEXT_LT, hi);
-	scan = index_beginscan(sc->rel, sc->idx, GetActiveSnapshot(), n, 0);
+	scan = index_beginscan(sc->rel, sc->idx, sc->snapshot, n, 0);
 	index_rescan(scan, keys, n, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, sc->slot))
 	{
