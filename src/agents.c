@@ -891,6 +891,8 @@ fnd_agent_collect_changes(TimestampTz now, int *nchanges, int *ndead)
 	return ch;
 }
 
+static bool fnd_agent_gauged = false;	/* supervisor: gauge series exists */
+
 /* Remove the agents whose registry entry is gone, of every database. */
 static int
 fnd_agent_sweep_dead(TimestampTz now)
@@ -952,8 +954,13 @@ fnd_agent_periodic(void)
 	fnd_dbtable_sweep_dropped(&fnd_agent_table);
 	fnd_dbtable_sweep_dropped(&fnd_cap_table);
 	fnd_dbtable_sweep_dropped(&fnd_policy_table);
-	fnd_telemetry_gauge("foundation.agents.count",
-						(double) fnd_dbtable_count(&fnd_agent_table));
+	/* no series until agents are used: 1.0 users see no new metric */
+	if (fnd_dbtable_count(&fnd_agent_table) > 0 || fnd_agent_gauged)
+	{
+		fnd_telemetry_gauge("foundation.agents.count",
+							(double) fnd_dbtable_count(&fnd_agent_table));
+		fnd_agent_gauged = true;
+	}
 	snprintf(detail, sizeof(detail),
 			 "%d of %d agents, %d capabilities; last pass announced %d changes, removed %d dead",
 			 fnd_dbtable_count(&fnd_agent_table), fnd_agent_table.max_entries,

@@ -411,10 +411,10 @@ rl_copy_row(const void *entry, void *row, void *arg)
 	RateEntry  *e = (RateEntry *) entry;
 	RateSnap   *r = (RateSnap *) row;
 
+	/* an agent's bucket ("operation NUL agent id", 1.1) is not listed */
+	if (strlen(e->key.name) < e->key.len)
+		return false;
 	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
-	/* an agent's bucket is "operation NUL agent id": show it as op:agent */
-	if (strlen(r->name) < e->key.len)
-		r->name[strlen(r->name)] = ':';
 	rl_snapshot(e, *(TimestampTz *) arg, r);
 	return true;
 }

@@ -6,7 +6,7 @@
  *
  * The bucket is an ordinary rate-limit bucket (ratelimit.c, same GCRA)
  * named "operation NUL agent id": no 1.0 bucket name holds a NUL, so the
- * two never meet.  fnd_rate_limits shows it as "operation:agent id".
+ * two never meet, and fnd_rate_limits (1.0) does not list it.
  *
  * Per-operation limits: built-in defaults (inference 100/min, training
  * 10/min, coordination 1000/min, monitoring 500/min, general 200/min for
@@ -283,6 +283,8 @@ fnd_rate_operation_limits_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		fnd_require_shmem();	/* FN001 first, like every function */
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
