@@ -284,8 +284,6 @@ fnd_rate_operation_limits_changed(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		fnd_require_shmem();	/* FN001 first, like every function */
-	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
 				 errmsg("fnd_rate_operation_limits_changed() is a trigger function")));
