@@ -13,3 +13,4 @@ SELECT datname, state, restarts FROM fnd_database_workers;
 \ir walkthrough/telemetry.sql
 \ir walkthrough/lock.sql
 \ir walkthrough/barrier.sql
+\ir walkthrough/agents.sql

@@ -139,12 +139,14 @@ SELECT fnd_config_reset();
 REVOKE EXECUTE ON FUNCTION fnd_config_update(text, jsonb) FROM fnd_config_reader;
 DROP ROLE fnd_config_reader;
 
--- functions are admin or not as documented
+-- functions are admin or not as documented (the 1.0 ones, by name: later
+-- versions add fnd_config_* functions of their own)
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may
-FROM pg_proc p WHERE p.proname LIKE 'fnd\_config%' ORDER BY p.oid::regprocedure::text;
--- marked for pg_dump
+FROM pg_proc p WHERE p.proname IN ('fnd_config_check_path', 'fnd_config_get', 'fnd_config_get_all',
+                                   'fnd_config_reset', 'fnd_config_update') ORDER BY p.oid::regprocedure::text;
+-- marked for pg_dump (the 1.0 tables, by name)
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
-WHERE e.extname = 'foundation' AND c.relname ~ '^fnd_(config|events)' ORDER BY 1;
+WHERE e.extname = 'foundation' AND c.relname IN ('fnd_config', 'fnd_events', 'fnd_events_id_seq') ORDER BY 1;
 
 -- nothing on the caller's search_path runs inside the reads and writes:
 -- shadows of the operators their statements use raise if ever resolved

@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "agents.h"
 #include "breaker.h"
 
 PG_FUNCTION_INFO_V1(fnd_cb_install);
@@ -99,21 +100,6 @@ typedef struct BreakerEntry
 	int64		rejections;		/* calls refused */
 } BreakerEntry;
 
-/* A consistent copy of an entry, taken under its spinlock. */
-typedef struct BreakerSnap
-{
-	int			state;
-	int			tolerance;
-	int			half_open_calls;
-	int64		window_us;
-	int64		reset_us;
-	int			failures_in_window;
-	TimestampTz opened_at;
-	TimestampTz retry_at;
-	int64		calls;
-	int64		failures;
-	int64		rejections;
-} BreakerSnap;
 
 static FndDbTable cb_table = {
 	.name = "foundation breaker table",
@@ -131,9 +117,62 @@ static FndDbTable cb_table = {
 	.full_hint = "Remove unused breakers with fnd_cb_remove(), or raise foundation.max_circuit_breakers and restart the server.",
 };
 
-FND_DBTABLE_SETUP_CALLBACKS(cb, cb_table)
-/* Supervisor: remove the breakers of dropped databases. */
-FND_DBTABLE_SWEEP_CALLBACK(cb, cb_table)
+/*
+ * The agents' circuits (breaker_agent.c, 1.1): entries of their own table,
+ * with their own lock, so that they never take a 1.0 breaker's place.
+ */
+static FndDbTable cb_agent_table = {
+	.name = "foundation agent circuit table",
+	.title = "agent circuit table",
+	.noun = "agent circuits",
+	.service = &fnd_breaker_service,
+	.first_lwlock = 1,
+	.partitions = 1,
+	.keysize = sizeof(FndDbKey),
+	.entrysize = sizeof(BreakerEntry),
+	.errcode = ERRCODE_FND_BREAKERS_FULL,
+	.max_name = "foundation.max_agent_circuits",
+	.max_desc = "Maximum number of agent circuits (breaker, agent), across all databases.",
+	.max_default = 10000,
+	.full_hint = "Remove breakers or agents, or raise foundation.max_agent_circuits and restart the server.",
+};
+
+static void
+cb_define_settings(bool preloading)
+{
+	fnd_dbtable_define(&cb_table, preloading);
+	fnd_dbtable_define(&cb_agent_table, preloading);
+}
+
+static Size
+cb_shmem_size(void)
+{
+	return add_size(fnd_dbtable_shmem_size(&cb_table),
+					fnd_dbtable_shmem_size(&cb_agent_table));
+}
+
+static void
+cb_shmem_startup(void)
+{
+	fnd_dbtable_startup(&cb_table);
+	fnd_dbtable_startup(&cb_agent_table);
+}
+
+static int	cb_sweep_agent_circuits(void);
+
+/*
+ * Supervisor: remove the breakers of dropped databases, and the agent
+ * circuits whose breaker or agent is gone.
+ */
+static bool
+cb_periodic(void)
+{
+	fnd_dbtable_sweep_dropped(&cb_table);
+	fnd_dbtable_sweep_dropped(&cb_agent_table);
+	cb_sweep_agent_circuits();
+	fnd_dbtable_report(&cb_table, NULL);
+	return false;
+}
 
 const FndService fnd_breaker_service = {
 	.name = "breaker",
@@ -141,7 +180,7 @@ const FndService fnd_breaker_service = {
 	.depends_on = "",
 	.define_settings = cb_define_settings,
 	.shmem_size = cb_shmem_size,
-	.lwlocks = 1,
+	.lwlocks = 2,
 	.shmem_startup = cb_shmem_startup,
 	.periodic = cb_periodic,
 };
@@ -650,3 +689,202 @@ fnd_cb_list(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+
+/* ---------------------------------------------------------------------
+ * for the agents' circuits (breaker_agent.c, 1.1)
+ * ---------------------------------------------------------------------
+ */
+
+static inline LWLock *
+cb_agent_lock(void)
+{
+	return fnd_dbtable_lock(&cb_agent_table);
+}
+
+/* The settings of the named breaker; false if there is none. */
+bool
+fnd_breaker_settings(const FndDbKey *key, BreakerSnap *s)
+{
+	BreakerEntry *e;
+
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	e = cb_find(key);
+	if (e != NULL)
+		cb_snapshot(e, fnd_now(), s);
+	LWLockRelease(cb_lock());
+	return e != NULL;
+}
+
+/*
+ * Ask the circuit key (an agent's), created closed on first use, after
+ * giving it the settings in s (they travel with every call, as a rate
+ * limit does).  FN203 when the table is full.
+ */
+bool
+fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
+					 TimestampTz *retry_at, bool *trial)
+{
+	uint32		hash = fnd_dbtable_hash(&cb_agent_table, key);
+	BreakerEntry *e;
+	bool		ok;
+
+	LWLockAcquire(cb_agent_lock(), LW_SHARED);
+	e = fnd_dbtable_find(&cb_agent_table, key, hash);
+	if (e == NULL)
+	{
+		LWLockRelease(cb_agent_lock());
+		LWLockAcquire(cb_agent_lock(), LW_EXCLUSIVE);
+		e = fnd_dbtable_find(&cb_agent_table, key, hash);
+		if (e == NULL)
+		{
+			e = fnd_dbtable_enter(&cb_agent_table, key, hash, GetUserId());
+			SpinLockInit(&e->mutex);
+			e->state = CB_CLOSED;
+		}
+	}
+	SpinLockAcquire(&e->mutex);
+	e->tolerance = s->tolerance;
+	e->window_us = s->window_us;
+	e->reset_us = s->reset_us;
+	e->half_open_calls = s->half_open_calls;
+	SpinLockRelease(&e->mutex);
+	ok = cb_ask_entry(e, fnd_now(), retry_at, trial);
+	LWLockRelease(cb_agent_lock());
+	return ok;
+}
+
+/* fnd_breaker_melt for the agent circuit key; -1 if there is none. */
+int
+fnd_breaker_melt_circuit(const FndDbKey *key)
+{
+	BreakerEntry *e;
+	bool		tripped = false;
+	int			state = -1;
+
+	LWLockAcquire(cb_agent_lock(), LW_SHARED);
+	e = fnd_dbtable_find(&cb_agent_table, key,
+						 fnd_dbtable_hash(&cb_agent_table, key));
+	if (e != NULL)
+		state = cb_melt_entry(e, fnd_now(), &tripped);
+	LWLockRelease(cb_agent_lock());
+	if (tripped)
+		fnd_telemetry_count("foundation.breaker.agent_trips", 1);
+	return state;
+}
+
+/* fnd_breaker_success for the agent circuit key; -1 if there is none. */
+int
+fnd_breaker_success_circuit(const FndDbKey *key, bool may_close)
+{
+	BreakerEntry *e;
+	int			state = -1;
+
+	LWLockAcquire(cb_agent_lock(), LW_SHARED);
+	e = fnd_dbtable_find(&cb_agent_table, key,
+						 fnd_dbtable_hash(&cb_agent_table, key));
+	if (e != NULL)
+		state = cb_success_entry(e, fnd_now(), may_close);
+	LWLockRelease(cb_agent_lock());
+	return state;
+}
+
+/* A snapshot of the circuit key; false if there is none. */
+bool
+fnd_breaker_snapshot(const FndDbKey *key, BreakerSnap *s)
+{
+	BreakerEntry *e;
+
+	LWLockAcquire(cb_agent_lock(), LW_SHARED);
+	e = fnd_dbtable_find(&cb_agent_table, key,
+						 fnd_dbtable_hash(&cb_agent_table, key));
+	if (e != NULL)
+		cb_snapshot(e, fnd_now(), s);
+	LWLockRelease(cb_agent_lock());
+	return e != NULL;
+}
+
+/* Close the circuit key, forgetting its failures; false if none. */
+bool
+fnd_breaker_close(const FndDbKey *key)
+{
+	BreakerEntry *e;
+
+	LWLockAcquire(cb_agent_lock(), LW_SHARED);
+	e = fnd_dbtable_find(&cb_agent_table, key,
+						 fnd_dbtable_hash(&cb_agent_table, key));
+	if (e != NULL)
+	{
+		SpinLockAcquire(&e->mutex);
+		cb_close(e);
+		SpinLockRelease(&e->mutex);
+	}
+	LWLockRelease(cb_agent_lock());
+	return e != NULL;
+}
+
+const char *
+fnd_breaker_state_name(int state)
+{
+	return cb_state_names[state];
+}
+
+/* Copy step of fnd_breaker_agent_circuits: agents' circuits only. */
+static bool
+cb_copy_circuit(const void *entry, void *row, void *arg)
+{
+	BreakerEntry *e = (BreakerEntry *) entry;
+	FndCircuitRow *r = (FndCircuitRow *) row;
+
+	memcpy(r->name, e->key.name, sizeof(r->name));
+	r->len = e->key.len;
+	cb_snapshot(e, *(TimestampTz *) arg, &r->snap);
+	return true;
+}
+
+/* Every agent circuit of this database, copied; *n of them. */
+FndCircuitRow *
+fnd_breaker_agent_circuits(int *n)
+{
+	TimestampTz now = fnd_now();
+
+	return fnd_dbtable_collect(&cb_agent_table, sizeof(FndCircuitRow),
+							   cb_copy_circuit, &now, n);
+}
+
+/*
+ * Scan step: is the agent circuit e an orphan (its breaker removed, its
+ * agent gone)?  Then remove it.  Caller holds the agent circuit lock
+ * exclusively and the breaker lock shared.
+ */
+static bool
+cb_orphan_visit(void *entry, void *arg)
+{
+	BreakerEntry *e = (BreakerEntry *) entry;
+	FndDbKey	parent;
+	const char *agent = e->key.name + strlen(e->key.name) + 1;
+
+	fnd_dbkey_set(&parent, e->key.dbid, e->key.name);
+	if (cb_find(&parent) != NULL && fnd_agent_owner(e->key.dbid, agent, NULL))
+		return false;
+	fnd_dbtable_remove(&cb_agent_table, e);
+	return true;
+}
+
+/*
+ * Remove orphaned agent circuits; returns how many.  Lock order: the
+ * breaker lock, the agent circuit lock, then the agents' (through
+ * fnd_agent_owner); nothing takes them the other way round.
+ */
+static int
+cb_sweep_agent_circuits(void)
+{
+	int			removed;
+
+	if (fnd_dbtable_count(&cb_agent_table) == 0)
+		return 0;
+	LWLockAcquire(cb_lock(), LW_SHARED);
+	removed = fnd_dbtable_scan(&cb_agent_table, LW_EXCLUSIVE,
+							   cb_orphan_visit, NULL);
+	LWLockRelease(cb_lock());
+	return removed;
+}

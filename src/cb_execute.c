@@ -212,37 +212,30 @@ cb_execute_query(const char *query, MemoryContext callcxt)
 }
 
 /*
- * fnd_cb_execute(name, query) -> jsonb array of the query's rows
- *
- * Ask the breaker; when refused, FN201 saying when it retries.  Otherwise
- * run the query with SPI, as the calling role, inside a subtransaction:
- * success records a success and returns the rows; an error rolls the
- * subtransaction back (nothing the query did stays), melts the breaker and
- * is re-raised as it was, SQLSTATE and all, with a context line naming the
- * breaker.
+ * Run query with SPI, as the calling role, inside a subtransaction, the
+ * call already let through by the circuit key (trial: with a half-open
+ * permit): success records a success and returns the rows; an error rolls
+ * the subtransaction back (nothing the query did stays), melts the circuit
+ * and is re-raised as it was, SQLSTATE and all, with a context line naming
+ * context.  Also the body of fnd_cb_execute_with_agent (breaker_agent.c),
+ * with agent_circuit: key is then an agent's circuit.
  */
-Datum
-fnd_cb_execute(PG_FUNCTION_ARGS)
+Jsonb *
+fnd_cb_run_protected(const FndDbKey *key, const char *query, bool trial,
+					 const char *context, bool agent_circuit)
 {
-	FndDbKey	key;
-	bool		trial;
-	char	   *query;
 	MemoryContext callcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	ErrorContextCallback errcb;
 	int			depth;
 	Jsonb	   *volatile result = NULL;
 
-	fnd_breaker_key_from_arg(fcinfo, &key);
-	query = text_to_cstring(fnd_arg_text(fcinfo, 1, "query"));
-	trial = cb_execute_ask(&key);
-
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(callcxt);
 
 	depth = cb_execute_depth;
 	errcb.callback = cb_execute_context;
-	errcb.arg = key.name;
+	errcb.arg = unconstify(char *, context);
 	errcb.previous = error_context_stack;
 
 	/* PG_TRY restores error_context_stack when it catches */
@@ -272,11 +265,36 @@ fnd_cb_execute(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(callcxt);
 		CurrentResourceOwner = oldowner;
 
-		fnd_breaker_melt(&key);
+		if (agent_circuit)
+			fnd_breaker_melt_circuit(key);
+		else
+			fnd_breaker_melt(key);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 
-	fnd_breaker_success(&key, trial);
-	PG_RETURN_JSONB_P(result);
+	if (agent_circuit)
+		fnd_breaker_success_circuit(key, trial);
+	else
+		fnd_breaker_success(key, trial);
+	return result;
+}
+
+/*
+ * fnd_cb_execute(name, query) -> jsonb array of the query's rows
+ *
+ * Ask the breaker; when refused, FN201 saying when it retries.  Otherwise
+ * run the query protected (fnd_cb_run_protected).
+ */
+Datum
+fnd_cb_execute(PG_FUNCTION_ARGS)
+{
+	FndDbKey	key;
+	bool		trial;
+	char	   *query;
+
+	fnd_breaker_key_from_arg(fcinfo, &key);
+	query = text_to_cstring(fnd_arg_text(fcinfo, 1, "query"));
+	trial = cb_execute_ask(&key);
+	PG_RETURN_JSONB_P(fnd_cb_run_protected(&key, query, trial, key.name, false));
 }

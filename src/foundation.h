@@ -96,6 +96,8 @@ extern const FndService fnd_election_service;
 extern const FndService fnd_barrier_service;
 extern const FndService fnd_consensus_service;
 extern const FndService fnd_consensus_record_service;
+extern const FndService fnd_agents_service;
+extern const FndService fnd_config_history_service;
 
 /* foundation.c */
 extern const FndService *const fnd_service_list[];

@@ -45,6 +45,7 @@
 
 #include "foundation.h"
 #include "dbtable.h"
+#include "ratelimit.h"
 
 PG_FUNCTION_INFO_V1(fnd_rate_check);
 PG_FUNCTION_INFO_V1(fnd_rate_require);
@@ -224,31 +225,17 @@ rl_find_or_create(const RateKey *key, TimestampTz now)
 }
 
 /*
- * One hit against bucket key.  Returns whether it was allowed; when not,
- * *retry_us says when the next hit would be.
+ * One hit of limit per per_us against bucket key (checked arguments).
+ * Returns whether it was allowed; when not, *retry_us says when the next
+ * hit would be.  Also the agent-aware limits' hit (ratelimit_agent.c).
  */
-static bool
-rl_hit(FunctionCallInfo fcinfo, RateKey *key, int64 *retry_us)
+bool
+fnd_rate_hit(const FndDbKey *key, int limit, int64 per_us, int64 *retry_us)
 {
-	int			limit;
-	int64		per_us;
 	RateEntry  *e;
 	TimestampTz now;
 	double		level;
 	bool		ok;
-
-	rl_key_from_arg(fcinfo, key);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("limit and per must not be null")));
-	limit = PG_GETARG_INT32(1);
-	if (limit < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("limit must be positive"),
-				 errdetail("It is %d.", limit)));
-	per_us = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "per", false);
 
 	now = fnd_now();
 	e = rl_find_or_create(key, now);
@@ -281,6 +268,28 @@ rl_hit(FunctionCallInfo fcinfo, RateKey *key, int64 *retry_us)
 	if (!ok)
 		fnd_telemetry_count("foundation.ratelimit.rejections", 1);
 	return ok;
+}
+
+/* One hit of the arguments (bucket, limit, per), checked. */
+static inline bool
+rl_hit(FunctionCallInfo fcinfo, RateKey *key, int64 *retry_us)
+{
+	int			limit;
+	int64		per_us;
+
+	rl_key_from_arg(fcinfo, key);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("limit and per must not be null")));
+	limit = PG_GETARG_INT32(1);
+	if (limit < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("limit must be positive"),
+				 errdetail("It is %d.", limit)));
+	per_us = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "per", false);
+	return fnd_rate_hit(key, limit, per_us, retry_us);
 }
 
 /* fnd_rate_check(bucket, limit, per) -> true (and counted) if allowed */
@@ -402,6 +411,9 @@ rl_copy_row(const void *entry, void *row, void *arg)
 	RateEntry  *e = (RateEntry *) entry;
 	RateSnap   *r = (RateSnap *) row;
 
+	/* an agent's bucket ("operation NUL agent id", 1.1) is not listed */
+	if (strlen(e->key.name) < e->key.len)
+		return false;
 	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
 	rl_snapshot(e, *(TimestampTz *) arg, r);
 	return true;

@@ -65,6 +65,7 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "agents.h"
 #include "dbtable.h"
 
 /*
@@ -1167,4 +1168,96 @@ fnd_registry_stats(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, "}}");
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* ---------------------------------------------------------------------
+ * for agents.c (1.1): an agent is a registry entry (agents.h)
+ * ---------------------------------------------------------------------
+ */
+
+static void
+fnd_reg_key_set(FndRegKey *key, Oid dbid, const char *ns, const char *name)
+{
+	int			nslen = strlen(ns);
+
+	memset(key, 0, sizeof(*key));
+	key->dbid = dbid;
+	fnd_copy_name(ns, key->name);
+	fnd_copy_name(name, key->name + nslen + 1);
+	key->len = (uint16) (nslen + 1 + strlen(name));
+}
+
+LWLock *
+fnd_reg_shared_lock(void)
+{
+	fnd_reg_require();
+	return fnd_reg_lock();
+}
+
+/*
+ * The live entry (ns, name) of database dbid, with a copy of its document
+ * when asked; false if there is none.  Caller holds the registry lock
+ * (fnd_reg_shared_lock) in either mode.
+ */
+bool
+fnd_reg_entry_info_locked(Oid dbid, const char *ns, const char *name,
+						  TimestampTz now, FndRegInfo *info,
+						  bool with_metadata)
+{
+	FndRegKey	key;
+	FndRegEntry *e;
+
+	fnd_reg_key_set(&key, dbid, ns, name);
+	e = fnd_reg_find(&key);
+	if (e == NULL || fnd_reg_is_expired(e, now))
+		return false;
+	info->registered_at = e->registered_at;
+	info->owner_role = e->owner_role;
+	info->pid = e->owner.pid;
+	info->leased = e->leased;
+	info->expires_at = e->expires_at;
+	info->metadata = NULL;
+	if (with_metadata)
+	{
+		info->metadata = (Jsonb *) palloc(e->metadata_size);
+		memcpy(info->metadata, fnd_value_address(e->metadata),
+			   e->metadata_size);
+	}
+	return true;
+}
+
+/*
+ * Replace the document of the live entry (ns, name) registered at
+ * registered_at; false if it is gone.  The caller checked ownership.
+ * Raises FN103 when the value area is full.
+ */
+bool
+fnd_reg_entry_set_metadata(Oid dbid, const char *ns, const char *name,
+						   TimestampTz registered_at, Jsonb *md)
+{
+	FndRegKey	key;
+	FndRegEntry *e;
+	dsa_pointer dp;
+
+	fnd_reg_require();
+	fnd_reg_key_set(&key, dbid, ns, name);
+	LWLockAcquire(fnd_reg_lock(), LW_EXCLUSIVE);
+	e = fnd_reg_find(&key);
+	if (e == NULL || fnd_reg_is_expired(e, fnd_now()) ||
+		e->registered_at != registered_at)
+	{
+		LWLockRelease(fnd_reg_lock());
+		return false;
+	}
+	dp = fnd_reg_store_metadata(md);
+	if (!DsaPointerIsValid(dp))
+	{
+		LWLockRelease(fnd_reg_lock());
+		fnd_reg_value_full(VARSIZE(md));
+	}
+	fnd_value_free(e->metadata);
+	e->metadata = dp;
+	e->metadata_size = VARSIZE(md);
+	LWLockRelease(fnd_reg_lock());
+	return true;
 }

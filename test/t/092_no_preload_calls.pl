@@ -42,6 +42,7 @@ BEGIN
         JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
         JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
         WHERE p.prokind = 'f'
+          AND p.prorettype <> 'trigger'::regtype  -- PostgreSQL refuses to call these
         ORDER BY 2
     LOOP
         args := '{}';
