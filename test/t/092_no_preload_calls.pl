@@ -90,9 +90,9 @@ my $ext_funcs = q{
 	SELECT p.oid::regprocedure::text AS func FROM pg_proc p
 	JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
-	WHERE p.prokind = 'f'};
+	WHERE p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype};
 # the functions that work on tables, without shared memory
-my $table_backed = q{'^fnd_(config_[a-z_]+|store_events?|get_event|query_events|prune_events|error_codes_list)$'};
+my $table_backed = q{'^fnd_(config_[a-z_]+|store_events?|get_event|query_events|prune_events|error_codes_list|agent_config_[a-z_]+|(get|set|reset)_agent_config|get_effective_config)$'};
 
 is($node->safe_psql('postgres', qq{
 	SELECT coalesce(string_agg(func, ', ' ORDER BY func), '')
