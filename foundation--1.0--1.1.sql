@@ -181,6 +181,22 @@ CREATE TRIGGER fnd_rate_operation_limits_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.fnd_rate_operation_limits
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fnd_rate_operation_limits_changed();
 
+CREATE FUNCTION @extschema@.fnd_rate_agent_list(
+    OUT agent_id text, OUT operation text, OUT hits_in_window double precision,
+    OUT "limit" int, OUT per interval, OUT retry_after interval,
+    OUT allowed bigint, OUT rejected bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fnd_rate_agent_list'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@.fnd_rate_agent_list() IS
+'Every agent rate-limit bucket of this database (the rows of the fnd_agent_rate_limits view).';
+
+CREATE VIEW @extschema@.fnd_agent_rate_limits AS
+    SELECT * FROM @extschema@.fnd_rate_agent_list() ORDER BY agent_id, operation;
+COMMENT ON VIEW @extschema@.fnd_agent_rate_limits IS
+'Every agent rate-limit bucket of this database: agent, operation, fill, limit and counters';
+GRANT SELECT ON @extschema@.fnd_agent_rate_limits TO PUBLIC;
+
 CREATE FUNCTION @extschema@.fnd_rate_check_with_agent(agent_id text, operation text)
 RETURNS boolean
 LANGUAGE C CALLED ON NULL INPUT VOLATILE

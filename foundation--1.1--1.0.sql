@@ -12,6 +12,8 @@
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.0'" to load this file. \quit
 
 DROP VIEW @extschema@.fnd_agent_circuit_breakers;
+DROP VIEW @extschema@.fnd_agent_rate_limits;
+DROP FUNCTION @extschema@.fnd_rate_agent_list();
 DROP FUNCTION @extschema@.fnd_cb_agent_circuits();
 DROP FUNCTION @extschema@.fnd_cb_reset_agent(text, text);
 DROP FUNCTION @extschema@.fnd_cb_get_agent_status(text, text);

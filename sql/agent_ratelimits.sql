@@ -123,3 +123,9 @@ END $$;
 DELETE FROM fnd_rate_operation_limits;
 SELECT fnd_unregister(namespace, agent_id) FROM fnd_agents WHERE namespace = 'rl_t';
 DROP ROLE fnd_rl_plain;
+
+-- every agent bucket has a row in fnd_agent_rate_limits, none in fnd_rate_limits
+SELECT count(*) > 0 AS agent_buckets_listed FROM fnd_agent_rate_limits;
+SELECT count(*) AS agent_buckets_in_1_0_view FROM fnd_rate_limits WHERE bucket LIKE '%inference%';
+SELECT bool_and(agent_id IS NOT NULL AND operation IS NOT NULL AND allowed + rejected > 0) AS rows_complete
+FROM fnd_agent_rate_limits;

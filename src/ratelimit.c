@@ -44,6 +44,7 @@
 #include "utils/timestamp.h"
 
 #include "foundation.h"
+#include "agents.h"
 #include "dbtable.h"
 #include "ratelimit.h"
 
@@ -52,6 +53,7 @@ PG_FUNCTION_INFO_V1(fnd_rate_require);
 PG_FUNCTION_INFO_V1(fnd_rate_status);
 PG_FUNCTION_INFO_V1(fnd_rate_reset);
 PG_FUNCTION_INFO_V1(fnd_rate_list);
+PG_FUNCTION_INFO_V1(fnd_rate_agent_list);
 
 /* Rounding slack when comparing levels, in hits. */
 #define RL_EPSILON	1e-9
@@ -405,17 +407,25 @@ fnd_rate_reset(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(found);
 }
 
+/* What a listing wants: 1.0 buckets, or agents' buckets (1.1). */
+typedef struct RateListing
+{
+	TimestampTz now;
+	bool		agents;
+} RateListing;
+
 static bool
 rl_copy_row(const void *entry, void *row, void *arg)
 {
 	RateEntry  *e = (RateEntry *) entry;
 	RateSnap   *r = (RateSnap *) row;
+	const RateListing *want = (const RateListing *) arg;
 
-	/* an agent's bucket ("operation NUL agent id", 1.1) is not listed */
-	if (strlen(e->key.name) < e->key.len)
+	/* an agent's bucket is "operation NUL agent id" (1.1) */
+	if ((strlen(e->key.name) < e->key.len) != want->agents)
 		return false;
 	memcpy(r->name, e->key.name, FND_NAME_BUFSZ);
-	rl_snapshot(e, *(TimestampTz *) arg, r);
+	rl_snapshot(e, want->now, r);
 	return true;
 }
 
@@ -431,13 +441,39 @@ rl_row_values(const void *row, Datum *values, bool *nulls)
 	values[6] = Int64GetDatum(r->rejected);
 }
 
+/* agent_id, operation, the fnd_rate_status columns, allowed, rejected */
+static void
+rl_agent_row_values(const void *row, Datum *values, bool *nulls)
+{
+	const RateSnap *r = (const RateSnap *) row;
+	const char *operation = r->name;
+
+	values[0] = CStringGetTextDatum(operation + strlen(operation) + 1);
+	values[1] = CStringGetTextDatum(operation);
+	rl_snap_values(r, values + 2, nulls + 2);
+	values[6] = Int64GetDatum(r->allowed);
+	values[7] = Int64GetDatum(r->rejected);
+}
+
 /* fnd_rate_list() -> every bucket of this database, for fnd_rate_limits */
 Datum
 fnd_rate_list(PG_FUNCTION_ARGS)
 {
-	TimestampTz now = fnd_now();
+	RateListing want = {fnd_now(), false};
 
 	fnd_dbtable_list(fcinfo, &rl_table, sizeof(RateSnap), rl_copy_row,
-					 &now, rl_row_values);
+					 &want, rl_row_values);
+	return (Datum) 0;
+}
+
+/* fnd_rate_agent_list() -> every agent bucket, for fnd_agent_rate_limits (1.1) */
+Datum
+fnd_rate_agent_list(PG_FUNCTION_ARGS)
+{
+	RateListing want = {fnd_now(), true};
+
+	fnd_agent_require();
+	fnd_dbtable_list(fcinfo, &rl_table, sizeof(RateSnap), rl_copy_row,
+					 &want, rl_agent_row_values);
 	return (Datum) 0;
 }

@@ -125,6 +125,7 @@ visible() {
 			FROM (VALUES ('registry', 'fnd_registry'), ('locks', 'fnd_locks'),
 			             ('elections', 'fnd_leaders'), ('breakers', 'fnd_circuit_breakers'),
 			             ('buckets', 'fnd_rate_limits WHERE hits_in_window > 0'),
+			             ('buckets', 'fnd_agent_rate_limits WHERE hits_in_window > 0'),
 			             ('coordination', 'fnd_barriers'),
 			             ('coordination', 'fnd_consensus'), ('metrics', 'fnd_metrics'),
 			             ('histograms', 'fnd_metrics WHERE kind = ''histogram''')) v(w, src)
