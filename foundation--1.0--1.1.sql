@@ -8,9 +8,8 @@
 --   fnd_config_history are created, or each is taken back with its rows
 --   when a downgrade left it behind.
 --
--- Assembled from two parts: the agents part (branch v11-agents) first,
--- then the per-agent config part, v11-config.sql of branch v11-config,
--- verbatim after the marker line below.
+-- Two parts: agents, agent breakers and rate limits first, then per-agent
+-- config and history after the marker line below.
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.1'" to load this file. \quit
 
 -- ---------------------------------------------------------------------------
@@ -221,7 +220,7 @@ COMMENT ON FUNCTION @extschema@.fnd_rate_set_operation_limit(text, int, interval
 'Set an operation''s rate limit for fnd_rate_check_with_agent (admin; a row of fnd_rate_operation_limits, seen by every session after commit)';
 REVOKE ALL ON FUNCTION @extschema@.fnd_rate_set_operation_limit(text, int, interval) FROM PUBLIC;
 
--- ==== per-agent config part: v11-config.sql (branch v11-config), verbatim ====
+-- ==== per-agent config and history ====
 
 -- ---------------------------------------------------------------------------
 -- 1.1 per-agent config and config history (docs/config.md)

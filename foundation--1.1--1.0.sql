@@ -6,8 +6,8 @@
 --   All three stay, with their rows (and the history's identity sequence),
 --   outside the extension; the next step up takes them back.
 --
--- Assembled from two parts: the agents part first, then
--- v11-config-down.sql of branch v11-config, verbatim after the marker.
+-- Two parts: agents first, then per-agent config and history after the
+-- marker line below.
 -- changes: none
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.0'" to load this file. \quit
 
@@ -35,7 +35,7 @@ DROP FUNCTION @extschema@.fnd_lookup_agents_by_capability(text, text);
 DROP FUNCTION @extschema@.fnd_lookup_agent(text);
 DROP FUNCTION @extschema@.fnd_register_agent(text, text, text[], jsonb, interval);
 
--- ==== per-agent config part: v11-config-down.sql (branch v11-config), verbatim ====
+-- ==== per-agent config and history ====
 
 -- ---------------------------------------------------------------------------
 -- 1.1 -> 1.0: per-agent config and config history
