@@ -148,27 +148,28 @@ fnd_config_push_key(JsonbParseState **st, char *key, int len)
 }
 
 /*
- * Assemble the rows of SPI_tuptable (path, value), in path order, into one
- * object; skip bytes of each path are the prefix they share.  The result is
- * allocated in resultcxt.  In SPI.
+ * Assemble n (path, value) pairs, in path order, into one object; skip bytes
+ * of each path are the prefix they share.  The result is allocated in
+ * resultcxt.  Shared by the global (here) and per-agent (config_agent.c)
+ * readers.
  */
-static Jsonb *
-fnd_config_assemble(int skip, MemoryContext resultcxt)
+Jsonb *
+fnd_config_tree(int n, char *const *paths, Jsonb *const *values, int skip,
+				MemoryContext resultcxt)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	char	   *open[FND_CONFIG_MAX_WORDS];
 	int			openlen[FND_CONFIG_MAX_WORDS];
 	int			depth = 0;
-	uint64		row;
+	int			row;
 	MemoryContext oldcxt;
 	Jsonb	   *out;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (row = 0; row < SPI_processed; row++)
+	for (row = 0; row < n; row++)
 	{
-		char	   *path = fnd_config_path(row);
-		Jsonb	   *value = fnd_config_value(row, 2);
+		char	   *path = paths[row];
 		char	   *words[FND_CONFIG_MAX_WORDS];
 		int			lens[FND_CONFIG_MAX_WORDS];
 		int			nwords = 0;
@@ -211,8 +212,8 @@ fnd_config_assemble(int skip, MemoryContext resultcxt)
 
 		fnd_config_push_key(&st, words[nwords - 1], lens[nwords - 1]);
 		v.type = jbvBinary;
-		v.val.binary.data = &value->root;
-		v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+		v.val.binary.data = &values[row]->root;
+		v.val.binary.len = VARSIZE(values[row]) - VARHDRSZ;
 		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
 	for (; depth > 0; depth--)
@@ -223,6 +224,23 @@ fnd_config_assemble(int skip, MemoryContext resultcxt)
 	out = JsonbValueToJsonb(res);
 	MemoryContextSwitchTo(oldcxt);
 	return out;
+}
+
+/* The rows of SPI_tuptable (path, value) as one object.  In SPI. */
+static Jsonb *
+fnd_config_assemble(int skip, MemoryContext resultcxt)
+{
+	int			n = (int) SPI_processed;
+	char	  **paths = palloc(sizeof(char *) * Max(n, 1));
+	Jsonb	  **values = palloc(sizeof(Jsonb *) * Max(n, 1));
+	int			row;
+
+	for (row = 0; row < n; row++)
+	{
+		paths[row] = fnd_config_path(row);
+		values[row] = fnd_config_value(row, 2);
+	}
+	return fnd_config_tree(n, paths, values, skip, resultcxt);
 }
 
 /*

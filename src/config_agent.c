@@ -50,7 +50,6 @@
 /* config.c: the path check (FN301, FN003), written once there */
 extern Datum fnd_config_check_path(PG_FUNCTION_ARGS);
 
-#define FND_AGENT_CONFIG_MAX_WORDS	(FND_NAME_MAX / 2 + 1)
 
 static FndCatalogTable fnd_agent_config_table = {.relname = "fnd_agent_config"};
 static FndCatalogTable fnd_agent_config_global = {.relname = "fnd_config"};
@@ -123,17 +122,6 @@ fnd_agent_config_check(PG_FUNCTION_ARGS)
 }
 
 static void
-fnd_agent_config_push_key(JsonbParseState **st, const char *key, int len)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = len;
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
-static void
 fnd_agent_config_binary(JsonbValue *v, Jsonb *j)
 {
 	v->type = jbvBinary;
@@ -143,60 +131,13 @@ fnd_agent_config_binary(JsonbValue *v, Jsonb *j)
 
 /*
  * Assemble rows [from, to) of r, in path order, into one object; skip bytes
- * of each path are the prefix they share (the algorithm of config.c).
+ * of each path are the prefix they share.
  */
 static Jsonb *
 fnd_agent_config_assemble(FndAgentConfigRows *r, int from, int to, int skip)
 {
-	JsonbParseState *st = NULL;
-	const char *open[FND_AGENT_CONFIG_MAX_WORDS];
-	int			openlen[FND_AGENT_CONFIG_MAX_WORDS];
-	int			depth = 0;
-	int			row;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (row = from; row < to; row++)
-	{
-		const char *words[FND_AGENT_CONFIG_MAX_WORDS];
-		int			lens[FND_AGENT_CONFIG_MAX_WORDS];
-		int			nwords = 0;
-		int			common = 0;
-		const char *p = r->paths[row] + skip;
-		JsonbValue	v;
-
-		for (;;)
-		{
-			const char *dot = strchr(p, '.');
-
-			if (nwords >= FND_AGENT_CONFIG_MAX_WORDS)
-				elog(ERROR, "config path \"%s\" has too many words", r->paths[row]);
-			words[nwords] = p;
-			lens[nwords] = dot ? dot - p : strlen(p);
-			nwords++;
-			if (dot == NULL)
-				break;
-			p = dot + 1;
-		}
-		while (common < depth && common < nwords - 1 &&
-			   openlen[common] == lens[common] &&
-			   memcmp(open[common], words[common], lens[common]) == 0)
-			common++;
-		for (; depth > common; depth--)
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		for (; depth < nwords - 1; depth++)
-		{
-			fnd_agent_config_push_key(&st, words[depth], lens[depth]);
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			open[depth] = words[depth];
-			openlen[depth] = lens[depth];
-		}
-		fnd_agent_config_push_key(&st, words[nwords - 1], lens[nwords - 1]);
-		fnd_agent_config_binary(&v, r->values[row]);
-		pushJsonbValue(&st, WJB_VALUE, &v);
-	}
-	for (; depth > 0; depth--)
-		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	return fnd_config_tree(to - from, r->paths + from, r->values + from, skip,
+						   CurrentMemoryContext);
 }
 
 /* The value at key path rest (dotted) inside the object j, or NULL. */

@@ -31,6 +31,7 @@
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 #include "utils/dsa.h"
+#include "utils/jsonb.h"
 
 #include "errors.h"
 
@@ -148,6 +149,10 @@ extern void fnd_service_set_detail(const char *detail);
 extern PGDLLEXPORT void fnd_supervisor_main(Datum arg);
 extern PGDLLEXPORT void fnd_worker_main(Datum arg);
 extern bool fnd_in_home_database(void);
+
+/* config.c: (path, value) pairs in path order as one nested object */
+extern Jsonb *fnd_config_tree(int n, char *const *paths, Jsonb *const *values,
+							  int skip, MemoryContext resultcxt);
 
 /* owner.c: a session is (pid, backend start time), never a bare pid */
 typedef struct FndSession

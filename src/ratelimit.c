@@ -272,6 +272,27 @@ fnd_rate_hit(const FndDbKey *key, int limit, int64 per_us, int64 *retry_us)
 	return ok;
 }
 
+/*
+ * Arguments argno ("limit") and argno + 1 ("per") of a rate function,
+ * checked (FN003).
+ */
+void
+fnd_rate_limit_args(FunctionCallInfo fcinfo, int argno, int *limit,
+					int64 *per_us)
+{
+	if (PG_ARGISNULL(argno) || PG_ARGISNULL(argno + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("limit and per must not be null")));
+	*limit = PG_GETARG_INT32(argno);
+	if (*limit < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
+				 errmsg("limit must be positive"),
+				 errdetail("It is %d.", *limit)));
+	*per_us = fnd_interval_usec(PG_GETARG_INTERVAL_P(argno + 1), "per", false);
+}
+
 /* One hit of the arguments (bucket, limit, per), checked. */
 static inline bool
 rl_hit(FunctionCallInfo fcinfo, RateKey *key, int64 *retry_us)
@@ -280,17 +301,7 @@ rl_hit(FunctionCallInfo fcinfo, RateKey *key, int64 *retry_us)
 	int64		per_us;
 
 	rl_key_from_arg(fcinfo, key);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("limit and per must not be null")));
-	limit = PG_GETARG_INT32(1);
-	if (limit < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("limit must be positive"),
-				 errdetail("It is %d.", limit)));
-	per_us = fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "per", false);
+	fnd_rate_limit_args(fcinfo, 1, &limit, &per_us);
 	return fnd_rate_hit(key, limit, per_us, retry_us);
 }
 

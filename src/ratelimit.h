@@ -12,6 +12,8 @@
 #include "dbtable.h"
 
 /* ratelimit.c */
+extern void fnd_rate_limit_args(FunctionCallInfo fcinfo, int argno,
+								int *limit, int64 *per_us);
 extern bool fnd_rate_hit(const FndDbKey *key, int limit, int64 per_us,
 						 int64 *retry_us);
 

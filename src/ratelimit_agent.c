@@ -239,23 +239,14 @@ fnd_rate_set_operation_limit(PG_FUNCTION_ARGS)
 {
 	char	   *op;
 	int			limit;
+	int64		per_us;
 	Datum		args[3];
 	StringInfoData q;
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 
 	fnd_agent_require();
 	op = fnd_op_arg(fcinfo, 0);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("limit and per must not be null")));
-	limit = PG_GETARG_INT32(1);
-	if (limit < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
-				 errmsg("limit must be positive"),
-				 errdetail("It is %d.", limit)));
-	fnd_interval_usec(PG_GETARG_INTERVAL_P(2), "per", false);
+	fnd_rate_limit_args(fcinfo, 1, &limit, &per_us);
 
 	initStringInfo(&q);
 	appendStringInfo(&q, "INSERT INTO %s.%s AS o (operation, \"limit\", per) VALUES ($1, $2, $3) "
