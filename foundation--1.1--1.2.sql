@@ -449,52 +449,58 @@ COMMENT ON FUNCTION @extschema@.fnd_alerts_store_event(text, jsonb) IS
 'Internal: store an alert_fired or alert_resolved event through the event store''s C interface; NULL when this transaction cannot write events';
 REVOKE ALL ON FUNCTION @extschema@.fnd_alerts_store_event(text, jsonb) FROM PUBLIC;
 
--- The instances whose state changes now: every rule against every series
--- of its metric (one instance per series whose tags contain the rule's,
--- and whose agent_id is the rule's when it names one), joined with the
--- stored states.  Only changes come out, so a pass writes nothing when
--- nothing changes.
+-- The instances whose state changes now.  fnd_alerts_candidates (C) reads
+-- every rule against every series of its metric (one instance per series
+-- whose tags contain the rule's, and whose agent_id is the rule's when it
+-- names one) and returns only the instances whose condition holds, those
+-- of rate rules, and the active ones; rates and the state machine are
+-- done here.  Only changes come out, so a pass writes nothing when nothing
+-- changes.
+CREATE FUNCTION @extschema@.fnd_alerts_candidates(active_rules bigint[],
+    active_instances text[])
+RETURNS TABLE(rule_id bigint, instance text, agent_id text,
+    value double precision, cond boolean, rate boolean)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_alerts_candidates';
+COMMENT ON FUNCTION @extschema@.fnd_alerts_candidates(bigint[], text[]) IS
+'Internal: the alert instances an evaluation looks at (condition true, rate rules, or active)';
+REVOKE ALL ON FUNCTION @extschema@.fnd_alerts_candidates(bigint[], text[]) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.fnd_alerts_changes()
 RETURNS TABLE(rule_id bigint, instance text, agent_id text, from_state text,
     to_state text, value double precision, since timestamptz)
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- compiling this plan would cost more than running it (the estimates of
+-- the rate subplans are far above jit_above_cost)
+SET jit = off
 AS $$
-    WITH m AS MATERIALIZED (
-        SELECT * FROM @extschema@.fnd_metrics_list()
-    ), cur AS (
-        SELECT r.id AS rule_id, m.tags::text AS instance,
-               m.tags ->> 'agent_id' AS agent_id,
-               CASE r.field
-                   WHEN 'last' THEN m.last WHEN 'mean' THEN m.mean
-                   WHEN 'count' THEN m.count::double precision
-                   WHEN 'sum' THEN m.sum WHEN 'min' THEN m.min WHEN 'max' THEN m.max
-                   WHEN 'p50' THEN m.p50 WHEN 'p90' THEN m.p90
-                   WHEN 'p95' THEN m.p95 WHEN 'p99' THEN m.p99
-                   WHEN 'rate' THEN (SELECT x.rate FROM @extschema@.fnd_metric_rates(r.metric, m.tags, r."window") x
-                                     WHERE x.tags = m.tags)
-               END AS value,
-               r.condition, r.threshold
-        FROM @extschema@.fnd_alert_rules r
-        JOIN m ON m.name = r.metric AND m.tags @> r.tags
-              AND (r.agent_id IS NULL OR m.tags ->> 'agent_id' = r.agent_id)
+    WITH s AS MATERIALIZED (
+        SELECT * FROM @extschema@.fnd_alert_state
+    ), c0 AS MATERIALIZED (
+        SELECT * FROM @extschema@.fnd_alerts_candidates(
+            ARRAY(SELECT s.rule_id FROM s WHERE s.state IN ('pending', 'firing') ORDER BY s.rule_id, s.instance),
+            ARRAY(SELECT s.instance FROM s WHERE s.state IN ('pending', 'firing') ORDER BY s.rule_id, s.instance))
     ), c AS (
-        SELECT cur.rule_id, cur.instance, cur.agent_id, cur.value,
-               coalesce(CASE cur.condition
-                   WHEN 'gt' THEN cur.value > cur.threshold
-                   WHEN 'ge' THEN cur.value >= cur.threshold
-                   WHEN 'lt' THEN cur.value < cur.threshold
-                   WHEN 'le' THEN cur.value <= cur.threshold
-                   WHEN 'eq' THEN cur.value = cur.threshold
-                   WHEN 'ne' THEN cur.value <> cur.threshold END, false) AS cond
-        FROM cur
+        SELECT c0.rule_id, c0.instance, c0.agent_id, x.value,
+               CASE WHEN NOT c0.rate THEN c0.cond
+                    ELSE coalesce(CASE r.condition
+                        WHEN 'gt' THEN x.value > r.threshold
+                        WHEN 'ge' THEN x.value >= r.threshold
+                        WHEN 'lt' THEN x.value < r.threshold
+                        WHEN 'le' THEN x.value <= r.threshold
+                        WHEN 'eq' THEN x.value = r.threshold
+                        WHEN 'ne' THEN x.value <> r.threshold END, false) END AS cond
+        FROM c0 JOIN @extschema@.fnd_alert_rules r ON r.id = c0.rule_id,
+        LATERAL (SELECT CASE WHEN NOT c0.rate THEN c0.value
+                        ELSE (SELECT q.rate FROM @extschema@.fnd_metric_rates(r.metric, c0.instance::jsonb, r."window") q
+                              WHERE q.tags = c0.instance::jsonb) END AS value) x
     ), j AS (
         SELECT coalesce(c.rule_id, s.rule_id) AS rule_id,
                coalesce(c.instance, s.instance) AS instance,
                coalesce(c.agent_id, s.agent_id) AS agent_id,
                s.state, s.since, c.value, coalesce(c.cond, false) AS cond
-        FROM c FULL JOIN @extschema@.fnd_alert_state s
-          ON s.rule_id = c.rule_id AND s.instance = c.instance
+        FROM c FULL JOIN s ON s.rule_id = c.rule_id AND s.instance = c.instance
         WHERE c.cond OR s.state IN ('pending', 'firing')
     )
     SELECT j.rule_id, j.instance, j.agent_id,

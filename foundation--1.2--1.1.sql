@@ -24,6 +24,7 @@ DROP VIEW @extschema@.fnd_alerts;
 DROP FUNCTION @extschema@.fnd_alerts_evaluate();
 DROP FUNCTION @extschema@.fnd_alert_transition(@extschema@.fnd_alert_rules, text, text, text, text, double precision);
 DROP FUNCTION @extschema@.fnd_alerts_changes();
+DROP FUNCTION @extschema@.fnd_alerts_candidates(bigint[], text[]);
 DROP FUNCTION @extschema@.fnd_alerts_store_event(text, jsonb);
 DROP FUNCTION @extschema@.fnd_drop_alert(text);
 DROP FUNCTION @extschema@.fnd_create_agent_alert(jsonb);
