@@ -72,15 +72,17 @@ static FndMetricKind
 fnd_agent_metric_kind(FunctionCallInfo fcinfo, int argno)
 {
 	text	   *t;
-	char	   *w;
-	int			k;
+	int			len,
+				k;
 
+	/* compared in place: this is on every call's path */
 	if (!PG_ARGISNULL(argno))
 	{
 		t = PG_GETARG_TEXT_PP(argno);
-		w = text_to_cstring(t);
+		len = VARSIZE_ANY_EXHDR(t);
 		for (k = 1; k <= FND_KIND_MAX; k++)
-			if (strcmp(w, fnd_kind_names[k]) == 0)
+			if (len == strlen(fnd_kind_names[k]) &&
+				memcmp(VARDATA_ANY(t), fnd_kind_names[k], len) == 0)
 				return (FndMetricKind) k;
 	}
 	ereport(ERROR,
