@@ -279,10 +279,12 @@ GRANT SELECT ON @extschema@.fnd_alert_history TO PUBLIC;
 -- FN003 naming the key of a bad spec.
 CREATE FUNCTION @extschema@.fnd_alert_spec_error(key text, must text)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- like every function of the extension: FN001 without the preload
+    PERFORM @extschema@.fnd_telemetry_require_1_2();
     RAISE EXCEPTION 'invalid alert spec: "%" %', key, must
         USING ERRCODE = 'FN003',
               HINT = 'Keys: name, metric, agent_id, tags, field, condition, threshold, for, window, severity, description.';
@@ -296,12 +298,13 @@ REVOKE ALL ON FUNCTION @extschema@.fnd_alert_spec_error(text, text) FROM PUBLIC;
 CREATE FUNCTION @extschema@.fnd_alert_spec_text(spec jsonb, key text, required boolean,
     words text[] DEFAULT NULL)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v jsonb := spec -> key;
 BEGIN
+    PERFORM @extschema@.fnd_telemetry_require_1_2();
     IF v IS NULL OR v = 'null' THEN
         IF required THEN
             PERFORM @extschema@.fnd_alert_spec_error(key, 'is required');
@@ -328,9 +331,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v text := @extschema@.fnd_alert_spec_text(spec, key, false);
+    v text;
     i interval;
 BEGIN
+    PERFORM @extschema@.fnd_telemetry_require_1_2();
+    v := @extschema@.fnd_alert_spec_text(spec, key, false);
     IF v IS NULL THEN
         RETURN NULL;
     END IF;
@@ -531,6 +536,7 @@ AS $$
 DECLARE
     payload jsonb;
 BEGIN
+    PERFORM @extschema@.fnd_telemetry_require_1_2();
     IF to_state = 'inactive' THEN
         DELETE FROM @extschema@.fnd_alert_state s
         WHERE s.rule_id = r.id AND s.instance = fnd_alert_transition.instance;

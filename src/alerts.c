@@ -61,6 +61,7 @@ fnd_alerts_store_event(PG_FUNCTION_ARGS)
 {
 	char	   *type;
 
+	fnd_require_shmem();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
