@@ -335,10 +335,13 @@ DECLARE
     i interval;
 BEGIN
     PERFORM @extschema@.fnd_telemetry_require_1_2();
-    v := @extschema@.fnd_alert_spec_text(spec, key, false);
-    IF v IS NULL THEN
+    IF spec -> key IS NULL OR spec -> key = 'null' THEN
         RETURN NULL;
     END IF;
+    IF jsonb_typeof(spec -> key) <> 'string' OR octet_length(spec ->> key) > 200 THEN
+        PERFORM @extschema@.fnd_alert_spec_error(key, 'must be an interval such as ''30 s''');
+    END IF;
+    v := spec ->> key;
     BEGIN
         i := v::interval;
     EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
