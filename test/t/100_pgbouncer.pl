@@ -314,7 +314,7 @@ via_pooler("SELECT fnd_subscription_ack('pooled', $late[-1])");
 push @stored, grep { /^\d+$/ } split(/\n/, $node->safe_psql('postgres',
 	q{SELECT id FROM fnd_events WHERE type = 'pooled.sub' AND data ? 'late' ORDER BY id}));
 push @delivered, @late;
-is(join(',', @delivered), join(',', sort { $a <=> $b } @stored),
+is(join(',', @delivered), join(",", sort { $::a <=> $::b } @stored),
 	'every committed event delivered exactly once, in id order, none rolled back');
 is(via_pooler(q{SELECT checkpoint = (SELECT max(id) FROM fnd_events WHERE type = 'pooled.sub')
 	FROM fnd_subscriptions WHERE name = 'pooled'}), 't', 'the checkpoint is the last event');
