@@ -41,6 +41,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -82,10 +83,20 @@ typedef struct FndHorizonSlot
 	pg_atomic_uint64 first_id;	/* an int64 id, valid while SET */
 } FndHorizonSlot;
 
+/* Databases with agent channels; beyond this many, every database. */
+#define FND_HORIZON_CHANNEL_DBS 64
+
 typedef struct FndHorizonShared
 {
-	/* set once an agent channel exists in any database, until restart */
-	pg_atomic_uint32 channels;
+	/*
+	 * The databases where an agent channel was made since the start: their
+	 * writers keep the ids they store, for the NOTIFY at commit.  Entries
+	 * are added under the mutex and read without it (a reader missing one
+	 * being added only announces from its next transaction on).
+	 */
+	slock_t		channel_mutex;
+	bool		channels_everywhere;	/* the list overflowed */
+	Oid			channel_dbs[FND_HORIZON_CHANNEL_DBS];
 	int			nslots;
 	FndHorizonSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } FndHorizonShared;
@@ -121,7 +132,9 @@ fnd_horizon_shmem_startup(void)
 								  fnd_horizon_shmem_size(), &found);
 	if (found)
 		return;
-	pg_atomic_init_u32(&fnd_horizon->channels, 0);
+	SpinLockInit(&fnd_horizon->channel_mutex);
+	fnd_horizon->channels_everywhere = false;
+	memset(fnd_horizon->channel_dbs, 0, sizeof(fnd_horizon->channel_dbs));
 	fnd_horizon->nslots = MaxBackends;
 	for (i = 0; i < MaxBackends; i++)
 	{
@@ -240,6 +253,26 @@ fnd_horizon_track(int n, const int64 *ids)
 	fnd_horizon_nids += n;
 }
 
+/* Has an agent channel been made in this database since the start? */
+static bool
+fnd_horizon_channels_here(void)
+{
+	int			i;
+
+	if (fnd_horizon->channels_everywhere)
+		return true;
+	for (i = 0; i < FND_HORIZON_CHANNEL_DBS; i++)
+	{
+		Oid			db = fnd_horizon->channel_dbs[i];
+
+		if (db == MyDatabaseId)
+			return true;
+		if (db == InvalidOid)
+			return false;
+	}
+	return false;
+}
+
 /* After the ids are drawn (in increasing order): record the first. */
 void
 fnd_horizon_record(int n, const int64 *ids)
@@ -255,7 +288,7 @@ fnd_horizon_record(int n, const int64 *ids)
 		pg_atomic_write_u32(&slot->state, FND_HORIZON_SET);
 		fnd_horizon_local = FND_HORIZON_SET;
 	}
-	if (pg_atomic_read_u32(&fnd_horizon->channels) != 0)
+	if (fnd_horizon_channels_here())
 		fnd_horizon_track(n, ids);
 }
 
@@ -387,21 +420,47 @@ fnd_subscription_horizon(PG_FUNCTION_ARGS)
 }
 
 /*
- * fnd_subscription_channels_on() - an agent channel exists: writers keep
- * the ids they store for the NOTIFY at commit.  Stays on until restart
- * (a listener calls fnd_subscribe_to_agent_events on each connection).
+ * fnd_subscription_channels_on() - an agent channel exists in this
+ * database: its writers keep the ids they store for the NOTIFY at commit.
+ * Stays on until restart (a listener calls fnd_subscribe_to_agent_events on
+ * each connection).
  */
 PG_FUNCTION_INFO_V1(fnd_subscription_channels_on);
 
 Datum
 fnd_subscription_channels_on(PG_FUNCTION_ARGS)
 {
+	int			i;
+
 	fnd_require_shmem();
-	pg_atomic_write_u32(&fnd_horizon->channels, 1);
+	if (fnd_horizon_channels_here())
+		PG_RETURN_VOID();
+	SpinLockAcquire(&fnd_horizon->channel_mutex);
+	for (i = 0; i < FND_HORIZON_CHANNEL_DBS; i++)
+		if (fnd_horizon->channel_dbs[i] == InvalidOid ||
+			fnd_horizon->channel_dbs[i] == MyDatabaseId)
+			break;
+	if (i < FND_HORIZON_CHANNEL_DBS)
+		fnd_horizon->channel_dbs[i] = MyDatabaseId;
+	else
+		fnd_horizon->channels_everywhere = true;
+	SpinLockRelease(&fnd_horizon->channel_mutex);
 	PG_RETURN_VOID();
 }
 
 /* ---- NOTIFY of agent channels, at commit ------------------------------ */
+
+/* Is fnd_subscription_match(jsonb, text, text, text) in schema nsp? */
+static bool
+fnd_horizon_match_exists(Oid nsp)
+{
+	Oid			args[4] = {JSONBOID, TEXTOID, TEXTOID, TEXTOID};
+
+	return OidIsValid(GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+									  CStringGetDatum("fnd_subscription_match"),
+									  PointerGetDatum(buildoidvector(args, 4)),
+									  ObjectIdGetDatum(nsp)));
+}
 
 /*
  * The channels' matching events of those this transaction stored: one
@@ -420,7 +479,9 @@ fnd_horizon_notify(void)
 	uint64		i;
 	int			rc;
 
-	if (!fnd_catalog_find(&fnd_channels_table, InvalidOid, true))
+	/* a database stepped down below 1.2 keeps the table, not the functions */
+	if (!fnd_catalog_find(&fnd_channels_table, InvalidOid, true) ||
+		!fnd_horizon_match_exists(fnd_channels_table.nsp))
 		return;
 	nsp = quote_identifier(get_namespace_name(fnd_channels_table.nsp));
 	sql = psprintf("SELECT c.channel, pg_catalog.jsonb_build_object('id', e.id, 'type', e.type, "
