@@ -221,7 +221,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h bigint;
+    h bigint := @extschema@.fnd_subscription_horizon();  -- FN001 without the preload
 BEGIN
     PERFORM @extschema@.fnd_subscription_filter(filter, '{types,agent_id,correlation_id}');
     IF name IS NULL OR octet_length(name) NOT BETWEEN 1 AND 200 THEN
@@ -236,9 +236,8 @@ BEGIN
     IF start = 'now' THEN
         -- after every event whose transaction has ended; a writer drawing
         -- an id this instant ends its wait in microseconds
-        LOOP
+        WHILE h IS NULL LOOP
             h := @extschema@.fnd_subscription_horizon();
-            EXIT WHEN h IS NOT NULL;
         END LOOP;
     ELSE
         h := 1;
@@ -264,8 +263,9 @@ SET search_path = pg_catalog, pg_temp
 ROWS 100
 AS $$
 DECLARE
+    -- first: FN001 without the preload, 25006 on a standby
+    h bigint := @extschema@.fnd_subscription_horizon();
     s @extschema@.fnd_event_subscriptions;
-    h bigint;
     v_types text[];
     v_agent text;
     v_corr text;
@@ -281,7 +281,6 @@ BEGIN
                   DETAIL = 'It reads the events with a snapshot taken after it has computed which ids are final; a transaction''s older snapshot could miss one.',
                   HINT = 'Read subscriptions at READ COMMITTED (the default).';
     END IF;
-    h := @extschema@.fnd_subscription_horizon();
     IF h IS NULL OR h <= s.checkpoint + 1 THEN
         RETURN;
     END IF;
@@ -318,8 +317,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    h bigint := @extschema@.fnd_subscription_horizon();  -- FN001, 25006 first
     s @extschema@.fnd_event_subscriptions;
-    h bigint;
 BEGIN
     s := @extschema@.fnd_subscription_get(name, true);
     IF up_to_id IS NULL THEN
@@ -329,7 +328,6 @@ BEGIN
     IF up_to_id <= s.checkpoint THEN
         RETURN;                 -- already acknowledged: at-least-once re-acks
     END IF;
-    h := @extschema@.fnd_subscription_horizon();
     IF h IS NOT NULL AND up_to_id >= h THEN
         RAISE EXCEPTION 'event % has not been delivered yet', up_to_id
             USING ERRCODE = 'FN003',
@@ -381,6 +379,7 @@ AS $$
 DECLARE
     ch text;
 BEGIN
+    PERFORM @extschema@.fnd_subscription_horizon();  -- FN001 without the preload
     PERFORM @extschema@.fnd_subscription_filter(filter, '{types,correlation_id}');
     IF agent_id IS NULL OR octet_length(agent_id) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'an agent id must have 1 to 200 bytes'
