@@ -106,6 +106,8 @@ static FndHorizonShared *fnd_horizon = NULL;
 /* backend-local */
 static int	fnd_horizon_local = FND_HORIZON_EMPTY;	/* our slot, as we set it */
 static bool fnd_horizon_callbacks = false;
+static SubTransactionId fnd_horizon_subid;	/* the (sub)transaction whose
+											 * first event set the mark */
 static int64 *fnd_horizon_ids = NULL;	/* ids stored in this transaction, */
 static int	fnd_horizon_nids = 0;	/* kept only while channels exist */
 static int	fnd_horizon_maxids = 0;
@@ -200,6 +202,28 @@ fnd_horizon_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * The subtransaction that set the mark rolled back: every event of the
+ * transaction so far was its own, so none of their ids can ever become
+ * visible, and the mark goes (the next event sets it again).  One that
+ * commits hands the mark to its parent.
+ */
+static void
+fnd_horizon_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg)
+{
+	if (fnd_horizon_local == FND_HORIZON_EMPTY || mySubid != fnd_horizon_subid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		fnd_horizon_subid = parentSubid;
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		pg_write_barrier();
+		pg_atomic_write_u32(&fnd_horizon_my_slot()->state, FND_HORIZON_EMPTY);
+		fnd_horizon_local = FND_HORIZON_EMPTY;
+	}
+}
+
 /* on_shmem_exit: a session ending inside a transaction leaves no slot set */
 static void
 fnd_horizon_exit(int code, Datum arg)
@@ -221,6 +245,7 @@ fnd_horizon_reserve(void)
 	if (!fnd_horizon_callbacks)
 	{
 		RegisterXactCallback(fnd_horizon_xact_callback, NULL);
+		RegisterSubXactCallback(fnd_horizon_subxact_callback, NULL);
 		on_shmem_exit(fnd_horizon_exit, (Datum) 0);
 		fnd_horizon_callbacks = true;
 	}
@@ -229,6 +254,7 @@ fnd_horizon_reserve(void)
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, FND_HORIZON_PENDING);
 	fnd_horizon_local = FND_HORIZON_PENDING;
+	fnd_horizon_subid = GetCurrentSubTransactionId();
 	/* the mark must be seen by anyone who sees the sequence move */
 	pg_memory_barrier();
 }
