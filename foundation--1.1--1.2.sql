@@ -300,7 +300,7 @@ BEGIN
     WHERE (v_agent IS NULL OR (l.e).agent_context ->> 'agent_id' = v_agent)
       AND (v_corr IS NULL OR (l.e).correlation_id = v_corr)
     LIMIT max_rows;
-    IF NOT FOUND THEN
+    IF NOT FOUND AND current_setting('transaction_read_only') = 'off' THEN
         -- nothing below the horizon matches: later reads start from there
         UPDATE @extschema@.fnd_event_subscriptions t SET checkpoint = h - 1
         WHERE t.name = s.name AND t.checkpoint < h - 1;

@@ -39,6 +39,11 @@ SELECT fnd_store_event('subs.c', '{"n": 4}') AS c4 \gset
 SELECT count(*) AS empty FROM fnd_subscription_read('typed');
 SELECT checkpoint >= :c4 AS skipped_nonmatching FROM fnd_subscriptions WHERE name = 'typed';
 
+-- a read-only transaction reads (and leaves the checkpoint alone)
+BEGIN READ ONLY;
+SELECT count(*) AS empty FROM fnd_subscription_read('typed');
+COMMIT;
+
 -- a rolled-back event is never delivered; its id is skipped
 BEGIN;
 SELECT fnd_store_event('subs.a', '{"n": "rolled back"}') AS rb \gset
