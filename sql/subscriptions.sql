@@ -40,9 +40,13 @@ SELECT count(*) AS empty FROM fnd_subscription_read('typed');
 SELECT checkpoint >= :c4 AS skipped_nonmatching FROM fnd_subscriptions WHERE name = 'typed';
 
 -- a read-only transaction reads (and leaves the checkpoint alone)
+SELECT fnd_store_event('subs.c', '{"n": "ro"}') AS ro \gset
+SELECT checkpoint AS cp_before FROM fnd_subscriptions WHERE name = 'typed' \gset
 BEGIN READ ONLY;
 SELECT count(*) AS empty FROM fnd_subscription_read('typed');
 COMMIT;
+SELECT checkpoint = :cp_before AS unchanged, :ro > :cp_before AS had_something_to_skip
+FROM fnd_subscriptions WHERE name = 'typed';
 
 -- a rolled-back event is never delivered; its id is skipped
 BEGIN;
