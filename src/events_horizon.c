@@ -512,7 +512,7 @@ fnd_horizon_notify(void)
 	nsp = quote_identifier(get_namespace_name(fnd_channels_table.nsp));
 	sql = psprintf("SELECT c.channel, pg_catalog.jsonb_build_object('id', e.id, 'type', e.type, "
 				   "'agent_id', e.agent_context OPERATOR(pg_catalog.->>) 'agent_id', "
-				   "'correlation_id', e.correlation_id)::text, "
+				   "'correlation_id', e.correlation_id)::pg_catalog.text, "
 				   "pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.>) %g "
 				   "FROM (SELECT (%s.fnd_subscription_lazy(r)).* FROM %s.fnd_events r "
 				   "      WHERE r.id OPERATOR(pg_catalog.=) ANY ($1)) e "
