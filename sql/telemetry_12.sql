@@ -58,8 +58,11 @@ RESET client_min_messages;
 SELECT last - :dropped_before AS dropped FROM fnd_metrics WHERE name = 'foundation.telemetry.dropped';
 SELECT last FROM fnd_agent_metrics WHERE agent_id = 'a1' AND name = 't12.cpu';
 
--- aggregation: counters and gauges by their current values
-SELECT * FROM fnd_metric_aggregate('t12.cpu');
+-- aggregation: counters and gauges by their current values (the sum in
+-- the order the table is read: rounded)
+SELECT series, count, round(sum::numeric, 9) AS sum, min, max, round(mean::numeric, 9) AS mean,
+       p50, p90, p95, p99
+FROM fnd_metric_aggregate('t12.cpu');
 SELECT * FROM fnd_metric_aggregate('t12.cpu', '{"zone": "eu"}');
 SELECT * FROM fnd_metric_aggregate('t12.req');
 SELECT * FROM fnd_metric_aggregate('t12.nothing');
