@@ -93,7 +93,10 @@ CREATE TABLE @extschema@.fnd_migration_state (
 );
 COMMENT ON TABLE @extschema@.fnd_migration_state IS
 'Progress of the supervisor''s data migrations (fnd_migrations shows it): rows of fnd_events with id below next_id and up to upto_id are converted';
+-- readable (the queries look at it as their caller); written only by the
+-- service and the admin functions
 REVOKE ALL ON @extschema@.fnd_migration_state FROM PUBLIC;
+GRANT SELECT ON @extschema@.fnd_migration_state TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.fnd_migration_state', '');
 
 -- A small table (fresh install: empty) is converted and indexed here, in
