@@ -302,15 +302,24 @@ fnd_migration_convert(FndMigrationState *st)
 
 /* ---- indexing ------------------------------------------------------------ */
 
-/* Run one utility statement top-level, in a transaction of its own. */
+/*
+ * Run one utility statement top-level, in a transaction of its own.  The
+ * parse tree lives in a context of its own, as a simple query's lives in
+ * MessageContext: CREATE INDEX CONCURRENTLY commits and starts transactions
+ * while it still reads it.
+ */
 static void
 fnd_migration_run_toplevel(const char *sql)
 {
+	MemoryContext stmtcxt;
 	List	   *raw;
 	RawStmt    *rs;
 	PlannedStmt *ps;
 
+	stmtcxt = AllocSetContextCreate(TopMemoryContext, "foundation migration statement",
+									ALLOCSET_DEFAULT_SIZES);
 	StartTransactionCommand();
+	MemoryContextSwitchTo(stmtcxt);
 	raw = pg_parse_query(sql);
 	rs = linitial_node(RawStmt, raw);
 	ps = makeNode(PlannedStmt);
@@ -326,6 +335,7 @@ fnd_migration_run_toplevel(const char *sql)
 	if (ActiveSnapshotSet())
 		PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextDelete(stmtcxt);
 }
 
 /* 1 valid, 0 absent, -1 present but invalid (an interrupted build). */
