@@ -20,6 +20,8 @@ ORDER BY 1;
 SELECT * FROM fnd_migrations;
 
 -- the 5-argument form; what is left NULL comes from data
+SELECT coalesce(max(last), 0) AS fallbacks0 FROM fnd_metrics
+WHERE name = 'foundation.events.fallback' \gset
 CREATE TEMP TABLE w AS
 SELECT fnd_store_event('w.full', '{"x": 1}', '{"agent_id": "ag-1", "role": "r"}',
                        'corr-1', '{"m": true}') AS full_id,
@@ -32,6 +34,15 @@ SELECT fnd_store_event('w.full', '{"x": 1}', '{"agent_id": "ag-1", "role": "r"}'
        fnd_store_event('w.one_arg') AS one_arg_id;
 SELECT e.type, e.agent_context, e.correlation_id, e.metadata
 FROM fnd_events e ORDER BY e.id;
+
+-- every writer took the direct path (no INSERT fallback): the table
+-- matches the writer's 1.2 description
+SELECT coalesce(max(last), 0) - :fallbacks0 AS fallbacks FROM fnd_metrics
+WHERE name = 'foundation.events.fallback';
+
+-- the lazy conversion is inlined into plain expressions of the row
+EXPLAIN (COSTS OFF, VERBOSE)
+SELECT (fnd_event_lazy(e)).metadata, (fnd_event_lazy(e)).correlation_id FROM fnd_events e;
 
 -- 1.0 calls still resolve to the 1.0 form
 SELECT p.oid::regprocedure
@@ -241,4 +252,30 @@ BEGIN
     END LOOP;
 END $$;
 
+-- a round trip 1.2 -> 1.1 -> 1.2: the 1.2 values survive (kept aside,
+-- then put back), and the writer keeps its direct path on a table whose
+-- dropped columns lie between the live ones
+SELECT fnd_prune_events('infinity') > 0 AS cleaned;
+SELECT coalesce(max(last), 0) AS fallbacks0 FROM fnd_metrics
+WHERE name = 'foundation.events.fallback' \gset
+SELECT fnd_store_event('rt.given', '{"agent_id": "x"}', '{"agent_id": "rt-1"}', 'rt-c', '{"m": 1}') > 0 AS stored;
+SELECT fnd_store_event('rt.derived', '{"agent_id": "rt-2"}') > 0 AS stored;
+CREATE TEMP TABLE rt_before AS SELECT * FROM fnd_events;
+SET client_min_messages = warning;
+ALTER EXTENSION foundation UPDATE TO '1.1';
+RESET client_min_messages;
+SELECT agent_context, correlation_id, metadata FROM fnd_events_1_2_columns
+WHERE id IN (SELECT id FROM rt_before) ORDER BY id;
+SELECT fnd_store_event('rt.at_1_1', '{"agent_id": "rt-3"}') > 0 AS stored_at_1_1;
+SET client_min_messages = warning;
+ALTER EXTENSION foundation UPDATE TO '1.2';
+RESET client_min_messages;
+SELECT to_regclass('fnd_events_1_2_columns') IS NULL AS side_table_gone;
+SELECT count(*) AS differ FROM rt_before b JOIN fnd_events e USING (id)
+WHERE (b.*) IS DISTINCT FROM (e.*);
+SELECT type, agent_context, correlation_id, metadata FROM fnd_events ORDER BY id;
+SELECT fnd_store_event('rt.at_1_2', '{}', '{"agent_id": "rt-4"}', 'rt-c') > 0 AS stored_at_1_2;
+SELECT type FROM fnd_get_correlated_events('rt-c');
+SELECT coalesce(max(last), 0) - :fallbacks0 AS fallbacks FROM fnd_metrics
+WHERE name = 'foundation.events.fallback';
 SELECT fnd_prune_events('infinity') > 0 AS cleaned;

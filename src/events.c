@@ -39,10 +39,10 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
 
 #include "foundation.h"
+#include "agents.h"
 #include "events.h"
 #include "events_writer.h"
 
@@ -135,13 +135,11 @@ fnd_empty_object(void)
 	return JsonbValueToJsonb(&v);
 }
 
-/* FN002 when foundation.agent_features is off (read by name: agents.c). */
+/* FN002 when foundation.agent_features (agents.c) is off. */
 static void
 fnd_events_require_features(void)
 {
-	const char *v = GetConfigOption("foundation.agent_features", true, false);
-
-	if (v != NULL && strcmp(v, "off") == 0)
+	if (!fnd_agent_features)
 		ereport(ERROR,
 				(errcode(ERRCODE_FND_FEATURE_DISABLED),
 				 errmsg("agent features are disabled"),
