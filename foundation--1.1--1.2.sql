@@ -193,10 +193,12 @@ COMMENT ON FUNCTION @extschema@.fnd_migration_resume(text) IS
 REVOKE ALL ON FUNCTION @extschema@.fnd_migration_resume(text) FROM PUBLIC;
 
 -- The 1.0 readers return converted rows (same signatures, same plans).
+-- Each names fnd_event_lazy once: (fnd_event_lazy(e)).* would inline it
+-- once per column, and these are planned at every call.
 CREATE OR REPLACE FUNCTION @extschema@.fnd_get_event(id bigint)
 RETURNS @extschema@.fnd_events
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT (@extschema@.fnd_event_lazy(e)).* FROM @extschema@.fnd_events e WHERE e.id OPERATOR(pg_catalog.=) fnd_get_event.id $$;
+AS $$ SELECT @extschema@.fnd_event_lazy(e) FROM @extschema@.fnd_events e WHERE e.id OPERATOR(pg_catalog.=) fnd_get_event.id $$;
 
 CREATE OR REPLACE FUNCTION @extschema@.fnd_query_events(
     type text DEFAULT NULL,
@@ -210,7 +212,7 @@ LANGUAGE plpgsql STABLE CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    q text := 'SELECT (@extschema@.fnd_event_lazy(e)).* FROM @extschema@.fnd_events e WHERE true';
+    q text := 'SELECT (s.l).* FROM (SELECT @extschema@.fnd_event_lazy(e) AS l, e.id FROM @extschema@.fnd_events e WHERE true';
 BEGIN
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 10000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 10000'
@@ -231,7 +233,7 @@ BEGIN
     IF after_id IS NOT NULL THEN
         q := q || ' AND e.id > $4';
     END IF;
-    q := q || ' ORDER BY e.id LIMIT $5';
+    q := q || ' ORDER BY e.id LIMIT $5) s ORDER BY s.id';
     RETURN QUERY EXECUTE q USING type, since, "until", after_id, max_rows;
 END
 $$;
@@ -265,6 +267,9 @@ CREATE FUNCTION @extschema@.fnd_query_by_agent(agent_id text,
 RETURNS SETOF @extschema@.fnd_events
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
+-- planned once per session: a custom plan per call would inline
+-- fnd_event_lazy again each time, and the generic plan is the right one
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
@@ -310,6 +315,9 @@ CREATE FUNCTION @extschema@.fnd_get_correlated_events(correlation_id text,
 RETURNS SETOF @extschema@.fnd_events
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
+-- planned once per session: a custom plan per call would inline
+-- fnd_event_lazy again each time, and the generic plan is the right one
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN

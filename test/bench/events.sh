@@ -53,4 +53,5 @@ SELECT * FROM fnd_events e WHERE (e.agent_context ->> 'agent_id') = 'q-' || :a O
 	"\\set a random(0, 999)
 SELECT * FROM fnd_query_by_agent('q-' || :a)" ">= 0.9x"
 
-bench_sql "DROP TABLE bench_events; DROP TABLE bench_events12; SELECT fnd_config_reset('bench');"
+bench_sql "DROP TABLE bench_events; DROP TABLE bench_events12; SELECT fnd_config_reset('bench');
+DELETE FROM fnd_events WHERE type = 'bench.q';"
