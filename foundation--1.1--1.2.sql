@@ -20,8 +20,8 @@
 -- rewritten; rows written before 1.2 keep metadata NULL.  Every read
 -- function returns them converted (fnd_event_lazy); the supervisor's
 -- events_migration service converts them in place in batches and then
--- builds the two new indexes concurrently.  A table of at most 1000 old
--- rows (a fresh install, a small database) is converted and indexed here.
+-- builds the two new indexes concurrently.  A table of at most 1000 rows
+-- (a fresh install, a small database) is converted and indexed here.
 
 ALTER TABLE @extschema@.fnd_events
     ADD COLUMN agent_context jsonb,
@@ -106,8 +106,9 @@ DO $$
 DECLARE
     old bigint;
 BEGIN
+    -- the whole table counts: the step builds the indexes over all of it
     SELECT pg_catalog.count(*) INTO old FROM (SELECT 1 FROM @extschema@.fnd_events e
-        WHERE e.metadata IS NULL LIMIT 1001) s;
+        LIMIT 1001) s;
     IF old OPERATOR(pg_catalog.<=) 1000 THEN
         UPDATE @extschema@.fnd_events e
         SET agent_context = (@extschema@.fnd_event_lazy(e)).agent_context,
