@@ -56,11 +56,12 @@ SELECT fnd_update_agent_health('ab-2', 'unhealthy');
 SELECT fnd_cb_execute_with_agent('ab_svc', 'ab-2', 'INSERT INTO ab_log VALUES (3)');
 \set VERBOSITY default
 SELECT fnd_cb_execute_with_agent('ab_svc', 'ab-2', 'INSERT INTO ab_log VALUES (3)');
-SELECT state, reason, agent_health FROM fnd_cb_get_agent_status('ab_svc', 'ab-2');
+-- both refusals are counted in the circuit's rejections, not as calls
+SELECT state, reason, agent_health, calls, rejections FROM fnd_cb_get_agent_status('ab_svc', 'ab-2');
 -- resource pressure: memory or cpu above the thresholds
 SELECT fnd_update_agent_health('ab-2', 'healthy', '{"memory": 0.9, "cpu": 0.1}');
 SELECT fnd_cb_execute_with_agent('ab_svc', 'ab-2', 'INSERT INTO ab_log VALUES (4)');
-SELECT state, reason FROM fnd_cb_get_agent_status('ab_svc', 'ab-2');
+SELECT state, reason, calls, rejections FROM fnd_cb_get_agent_status('ab_svc', 'ab-2');
 SET foundation.agent_memory_threshold = 0.95;
 SELECT fnd_cb_execute_with_agent('ab_svc', 'ab-2', 'SELECT 5 AS five');
 SELECT fnd_update_agent_health('ab-2', 'healthy', '{"memory": 0.1, "cpu": 0.95}');

@@ -731,8 +731,8 @@ fnd_agent_acquire_managed(const FndDbKey *key, char *ns,
 
 /*
  * Bring the registry document up to date: health, last_health_check and,
- * when given, resource usage.  Runs without our lock; a concurrent report
- * may overtake it, the later document wins.
+ * when given, resource usage.  The caller holds our lock exclusively, so
+ * the document always matches the agent entry.
  */
 static void
 fnd_agent_refresh_document(const FndDbKey *key, const char *ns,
@@ -826,10 +826,15 @@ fnd_update_agent_health(PG_FUNCTION_ARGS)
 		e->memory = memory;
 		e->cpu = cpu;
 	}
-	LWLockRelease(fnd_agent_lock());
 
+	/*
+	 * The document is rewritten before our lock goes: a lookup (which holds
+	 * it shared) sees the entry and the document of the same report, and
+	 * two reporters cannot write their documents in the other order.
+	 */
 	if (changed)
 		fnd_agent_refresh_document(&key, ns, registered_at, health, now, ru);
+	LWLockRelease(fnd_agent_lock());
 	fnd_telemetry_count("foundation.agents.health_reports", 1);
 	PG_RETURN_VOID();
 }

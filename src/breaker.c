@@ -716,17 +716,15 @@ fnd_breaker_settings(const FndDbKey *key, BreakerSnap *s)
 }
 
 /*
- * Ask the circuit key (an agent's), created closed on first use, after
- * giving it the settings in s (they travel with every call, as a rate
- * limit does).  FN203 when the table is full.
+ * The agent circuit key, entered closed if new, with settings *s (they
+ * follow the agent's health and capabilities, so each call sets them).
+ * Returns with cb_agent_lock held in some mode: the caller releases it.
  */
-bool
-fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
-					 TimestampTz *retry_at, bool *trial)
+static BreakerEntry *
+cb_agent_entry(const FndDbKey *key, const BreakerSnap *s)
 {
 	uint32		hash = fnd_dbtable_hash(&cb_agent_table, key);
 	BreakerEntry *e;
-	bool		ok;
 
 	LWLockAcquire(cb_agent_lock(), LW_SHARED);
 	e = fnd_dbtable_find(&cb_agent_table, key, hash);
@@ -748,9 +746,39 @@ fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
 	e->reset_us = s->reset_us;
 	e->half_open_calls = s->half_open_calls;
 	SpinLockRelease(&e->mutex);
-	ok = cb_ask_entry(e, fnd_now(), retry_at, trial);
+	return e;
+}
+
+/*
+ * Ask the circuit key (an agent's), created closed on first use, after
+ * giving it the settings in s (they travel with every call, as a rate
+ * limit does).  FN203 when the table is full.
+ */
+bool
+fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
+					 TimestampTz *retry_at, bool *trial)
+{
+	bool		ok;
+
+	ok = cb_ask_entry(cb_agent_entry(key, s), fnd_now(), retry_at, trial);
 	LWLockRelease(cb_agent_lock());
 	return ok;
+}
+
+/*
+ * Count a call to the agent circuit key (settings *s) refused before it was
+ * asked, because the agent is unhealthy or under resource pressure: the
+ * circuit's rejections tell every refusal, whatever its reason.
+ */
+void
+fnd_breaker_refuse_circuit(const FndDbKey *key, const BreakerSnap *s)
+{
+	BreakerEntry *e = cb_agent_entry(key, s);
+
+	SpinLockAcquire(&e->mutex);
+	e->rejections++;
+	SpinLockRelease(&e->mutex);
+	LWLockRelease(cb_agent_lock());
 }
 
 /* fnd_breaker_melt for the agent circuit key; -1 if there is none. */

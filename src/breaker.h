@@ -45,6 +45,7 @@ extern int	fnd_breaker_success(const FndDbKey *key, bool may_close);
 extern bool fnd_breaker_settings(const FndDbKey *key, BreakerSnap *s);
 extern bool fnd_breaker_ask_with(const FndDbKey *key, const BreakerSnap *s,
 								 TimestampTz *retry_at, bool *trial);
+extern void fnd_breaker_refuse_circuit(const FndDbKey *key, const BreakerSnap *s);
 extern int	fnd_breaker_melt_circuit(const FndDbKey *key);
 extern int	fnd_breaker_success_circuit(const FndDbKey *key, bool may_close);
 extern bool fnd_breaker_snapshot(const FndDbKey *key, BreakerSnap *s);

@@ -215,10 +215,13 @@ fnd_cb_execute_with_agent(PG_FUNCTION_ARGS)
 	fnd_cb_agent_breaker(fcinfo, &breaker, &s);
 	fnd_cb_agent_arg(fcinfo, 1, &agent, &st);
 	query = text_to_cstring(fnd_arg_text(fcinfo, 2, "query"));
-	if ((reason = fnd_cb_agent_refusal(&st)) != NULL)
-		fnd_cb_refuse_agent(breaker.name, agent.name, &st, reason);
 	fnd_cb_agent_settings(&breaker, &st, &s);
 	fnd_cb_circuit_key(&breaker, &agent, &circuit);
+	if ((reason = fnd_cb_agent_refusal(&st)) != NULL)
+	{
+		fnd_breaker_refuse_circuit(&circuit, &s);
+		fnd_cb_refuse_agent(breaker.name, agent.name, &st, reason);
+	}
 
 	if (!fnd_breaker_ask_with(&circuit, &s, &retry_at, &trial))
 	{

@@ -59,6 +59,10 @@
 	  "The event type has no registered schema.") \
 	X(EVENT_SCHEMA_VIOLATION, '4', '0', '3', "2.0", "event_schema_violation", "events", \
 	  "The event data does not match its type's schema.") \
+	X(SUBSCRIPTION_NOT_FOUND, '4', '0', '4', "1.2", "subscription_not_found", "events", \
+	  "No durable subscription has this name.") \
+	X(SUBSCRIPTION_EXISTS, '4', '0', '5', "1.2", "subscription_exists", "events", \
+	  "A durable subscription with this name already exists.") \
 	X(INVALID_METRIC, '5', '0', '1', "1.0", "invalid_metric", "telemetry", \
 	  "A metric name or measurement kind is invalid.") \
 	X(LOCK_TIMEOUT, '6', '0', '1', NULL, "lock_timeout", "coordination", \

@@ -65,6 +65,7 @@
 
 #include "foundation.h"
 #include "events_writer.h"
+#include "events_horizon.h"
 
 /* How the writer produces a column's value. */
 typedef enum FndEventsValue
@@ -551,7 +552,9 @@ fnd_events_write(int n, const FndEventRow *rows, int64 *ids)
 	}
 	direct = fnd_events_shape_matches;
 
+	fnd_horizon_reserve();		/* before an id exists: gap-free readers */
 	fnd_events_draw_ids(rel, n, ids);
+	fnd_horizon_record(n, ids);
 	if (direct)
 		fnd_events_insert_direct(rel, n, rows, ids);
 	else

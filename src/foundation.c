@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 
 #include "supervisor.h"
+#include "events_horizon.h"
 
 PG_MODULE_MAGIC;
 
@@ -161,6 +162,7 @@ fnd_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	fnd_shmem_request();
+	RequestAddinShmemSpace(fnd_horizon_shmem_size());
 }
 
 static void
@@ -169,6 +171,9 @@ fnd_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	fnd_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fnd_horizon_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
 }
 
 /*

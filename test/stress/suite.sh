@@ -52,3 +52,33 @@ if [ "${FND_STRESS_LONG:-0}" = 1 ]; then
 else
 	"$out" 8 8 3 100
 fi
+
+# Durable subscriptions (subs_stress.c): first its own self-test, as above,
+# then the run.
+sout=${FND_WORK:-/tmp}/subs_stress
+cc -O2 -Wall -Wextra -Werror -o "$sout" subs_stress.c -I"$inc" -lpq -lpthread
+for kind in missing duplicate order rollback; do
+	case $kind in
+	missing) want="missing 1, duplicates 0, out of order 0, redelivery 0, rolled back 0, errors 0" ;;
+	duplicate) want="missing 0, duplicates 1, out of order 0, redelivery 0, rolled back 0, errors 0" ;;
+	order) want="missing 0, duplicates 0, out of order 1, redelivery 0, rolled back 0, errors 0" ;;
+	rollback) want="missing 0, duplicates 0, out of order 0, redelivery 0, rolled back 1, errors 0" ;;
+	esac
+	set +e
+	SUBS_STRESS_INJECT=$kind "$sout" 4 2 > "$sout.$kind.txt" 2>&1
+	rc=$?
+	set -e
+	sed "s/^/  [inject $kind] /" "$sout.$kind.txt"
+	if [ "$rc" -ne 1 ] || ! grep -qxF "violations: 1 ($want)" "$sout.$kind.txt"; then
+		echo "subscription stress self-test: injected '$kind' gave exit status $rc, not 1 with the line"
+		echo "  violations: 1 ($want)"
+		exit 1
+	fi
+done
+echo "subscription stress self-test: each injected kind of violation was reported, alone"
+
+if [ "${FND_STRESS_LONG:-0}" = 1 ]; then
+	"$sout" 8 60
+else
+	"$sout" 8 5
+fi

@@ -4,7 +4,8 @@
 # Proves that what is leased (registry entries, locks, leadership) works
 # across pooled connections, renewed from another server connection than
 # the one that made it (checked by backend pid), that config and events
-# work, and what is unsafe: a session-owned entry or lock made through the
+# work, that durable subscriptions (1.2) read and acknowledge correctly
+# from clients served by either server connection, and what is unsafe: a session-owned entry or lock made through the
 # pooler belongs to the server connection, outlives its client and passes
 # to the next client served by that connection.  foundation.pooler_mode,
 # set by pgbouncer's connect_query, makes such calls raise a WARNING.
@@ -260,12 +261,64 @@ is($token_y, $token_x,
 $_->quit foreach @z;
 
 # ---- 1.2 (issue 16): durable subscriptions through the pooler ----
-# When fnd_subscription_read exists, check here: create a subscription
-# through the pooler, store events from several clients, read and ack from
-# clients served by different server connections (forced as above, pids
-# compared), and that after the acks nothing is skipped or read twice.
-is($node->safe_psql('postgres', q{SELECT to_regproc('fnd_subscription_read') IS NULL}),
-	't', 'no durable subscriptions in this version (when they come, fill in the checks above)');
+# A subscription made through the pooler; events stored by many clients
+# (some in multi-event transactions, one rolled back); read and
+# acknowledged in turns from clients held on each of the two server
+# connections (pids compared), then by ordinary pooled clients: every
+# committed event exactly once, in id order, nothing rolled back.
+via_pooler(q{SELECT fnd_subscription_create('pooled', '{"types": ["pooled.sub"]}')});
+my @stored;
+foreach my $i (1 .. 12)
+{
+	my $sql = $i % 4 == 0
+	  ? qq{BEGIN; SELECT fnd_store_event('pooled.sub', '{"i": $i}'); SELECT fnd_store_event('pooled.sub', '{"i": $i, "second": true}'); COMMIT;}
+	  : qq{SELECT fnd_store_event('pooled.sub', '{"i": $i}')};
+	push @stored, grep { /^\d+$/ } split(/\n/, via_pooler($sql));
+}
+via_pooler(q{BEGIN; SELECT fnd_store_event('pooled.sub', '{"rolled_back": true}'); ROLLBACK;});
+is(scalar(@stored), 15, '15 events stored by 12 pooled clients');
+
+my @held = map { $bouncer->background_psql('postgres', @as_app) } 1 .. 2;
+my @held_pid;
+foreach my $h (@held)
+{
+	$h->query_safe('BEGIN');
+	push @held_pid, $h->query_safe('SELECT pg_backend_pid()');
+}
+isnt($held_pid[0], $held_pid[1], 'two clients hold the two server connections');
+my @delivered;
+# read 4 and acknowledge them, alternating server connections
+foreach my $round (0 .. 1)
+{
+	foreach my $h (@held)
+	{
+		my $ids = $h->query_safe(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM fnd_subscription_read('pooled', 4)});
+		my @ids = split(/,/, $ids // '');
+		push @delivered, @ids;
+		$h->query_safe("SELECT fnd_subscription_ack('pooled', $ids[-1])") if @ids;
+		$h->query_safe('COMMIT; BEGIN');
+	}
+}
+$_->query_safe('COMMIT') foreach @held;
+$_->quit foreach @held;
+is(scalar(@delivered), 15, 'the two server connections read and acknowledged 15 events in turns');
+# an unacknowledged read comes back: read 3 without ack, then read and ack
+my $peek = via_pooler(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM fnd_subscription_read('pooled', 3)});
+is($peek, '', 'nothing left after the acks');
+via_pooler(q{SELECT fnd_store_event('pooled.sub', '{"late": 1}'); SELECT fnd_store_event('pooled.sub', '{"late": 2}')});
+my $first = via_pooler(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM fnd_subscription_read('pooled', 1)});
+my $again = via_pooler(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM fnd_subscription_read('pooled')});
+like($again, qr/^\Q$first\E,\d+$/, 'an unacknowledged event is read again, by another pooled client, then the next');
+my @late = split(/,/, $again);
+via_pooler("SELECT fnd_subscription_ack('pooled', $late[-1])");
+push @stored, grep { /^\d+$/ } split(/\n/, $node->safe_psql('postgres',
+	q{SELECT id FROM fnd_events WHERE type = 'pooled.sub' AND data ? 'late' ORDER BY id}));
+push @delivered, @late;
+is(join(',', @delivered), join(",", sort { $::a <=> $::b } @stored),
+	'every committed event delivered exactly once, in id order, none rolled back');
+is(via_pooler(q{SELECT checkpoint = (SELECT max(id) FROM fnd_events WHERE type = 'pooled.sub')
+	FROM fnd_subscriptions WHERE name = 'pooled'}), 't', 'the checkpoint is the last event');
+via_pooler(q{SELECT fnd_subscription_drop('pooled')});
 
 cmp_ok($node->safe_psql('postgres', $server_conns), '<=', 2,
 	'still at most 2 server connections');

@@ -5,6 +5,10 @@
 #   - every write function fails there with 25006 (read_only_sql_transaction),
 #     never an internal error, and leaves nothing behind in shared memory;
 #   - the supervisor runs on the standby without an error;
+#   - durable subscriptions replicate with their checkpoints; reading one
+#     on the standby raises 25006 (the documented standby rule), and after
+#     the failover the promoted standby delivers exactly the events after
+#     the checkpoint (1.2);
 #   - with synchronous replication, fencing tokens and election terms handed
 #     out by the old primary right up to its crash (from blocks reserved just
 #     before) are all below every one the promoted standby hands out: no
@@ -123,13 +127,36 @@ is($standby->safe_psql('postgres',
 	'0', 'no service failed or reported an error on the standby');
 
 # ---- 1.2 (issue 16): durable subscriptions on the replica ----
-# When fnd_subscription_read exists, check here: a subscription created on
-# the primary replicates; reading it on the standby works in a read-only
-# form or fails with a documented error (not XX000); after the failover
-# below, its checkpoint continues on the new primary without losing or
-# repeating an acked event.
-is($primary->safe_psql('postgres', q{SELECT to_regproc('fnd_subscription_read') IS NULL}),
-	't', 'no durable subscriptions in this version (when they come, fill in the checks above)');
+# A subscription created, read and acknowledged on the primary replicates
+# with its checkpoint.  The standby rule (docs/subscriptions.md): a standby
+# cannot see which event ids the primary's open transactions hold, so
+# fnd_subscription_read (and _ack, _create) raise 25006 there, with a
+# clear message; fnd_query_events(after_id => checkpoint) is the read-only
+# way, without the gap-free guarantee.  After the failover below, the
+# promoted standby delivers exactly the events after the checkpoint.
+$primary->safe_psql('postgres', q{
+SELECT fnd_subscription_create('replicated', '{"types": ["replica.sub"]}');
+SELECT fnd_store_event('replica.sub', jsonb_build_object('n', i)) FROM generate_series(1, 5) i;
+SELECT fnd_subscription_ack('replicated', (SELECT max(id) FROM fnd_subscription_read('replicated', 3)));
+});
+my $sub_q = q{SELECT name, filter, checkpoint FROM fnd_subscriptions WHERE name = 'replicated'};
+my $sub_primary = $primary->safe_psql('postgres', $sub_q);
+$primary->wait_for_catchup($standby, 'replay');
+is($standby->safe_psql('postgres', $sub_q), $sub_primary,
+	'the subscription and its checkpoint replicate');
+foreach my $sql (q{SELECT * FROM fnd_subscription_read('replicated')},
+	q{SELECT fnd_subscription_ack('replicated', 1)},
+	q{SELECT fnd_subscription_create('on-standby')})
+{
+	my ($ret, $out, $err) = $standby->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+	like($err, qr/ERROR:  25006: /, "on the standby, 25006: $sql");
+}
+my ($r, $o, $read_err) = $standby->psql('postgres', q{SELECT * FROM fnd_subscription_read('replicated')});
+like($read_err, qr/durable subscriptions are read on the primary.*HINT:  .*fnd_query_events with after_id/s,
+	'the standby read error says why and names the read-only way');
+is($standby->safe_psql('postgres', q{SELECT string_agg(data->>'n', ',' ORDER BY id)
+	FROM fnd_query_events('replica.sub', after_id => (SELECT checkpoint FROM fnd_subscriptions WHERE name = 'replicated'))}),
+	'4,5', 'read-only on the standby: fnd_query_events after the checkpoint');
 
 # ---- failover: tokens and terms keep increasing ----
 # The asynchronous standby stops receiving here.
@@ -172,6 +199,8 @@ cmp_ok($term_before, '>', 1024, "its term too ($term_before)");
 my $token_block_end = int(($max_token - 1) / 1024) * 1024 + 1024;
 my $term_block_end = int(($term_before - 1) / 1024) * 1024 + 1024;
 
+# Two subscription events committed (synchronously) right before the crash.
+$holder->query_safe(q{SELECT fnd_store_event('replica.sub', jsonb_build_object('n', i)) FROM generate_series(6, 7) i});
 # The old primary dies at once: no clean shutdown, no catch-up wait.
 $primary->stop('immediate');
 eval { $holder->quit };
@@ -194,6 +223,18 @@ cmp_ok($term_after, '>', $term_block_end,
 # Writes work on the new primary, after the replicated events.
 my $new_id = $standby->safe_psql('postgres', q{SELECT fnd_store_event('after_failover', '{}')});
 cmp_ok($new_id, '>', $last_id, 'events can be stored after promotion, with higher ids');
+
+# The subscription on the new primary: the unacknowledged events stored
+# before the failover (4, 5, and two stored right before the crash, below),
+# then the new ones, each once, in id order; the checkpoint goes on.
+is($standby->safe_psql('postgres', q{SELECT string_agg(data->>'n', ',' ORDER BY id) FROM fnd_subscription_read('replicated')}),
+	'4,5,6,7', 'after promotion the subscription delivers exactly the unacknowledged events');
+$standby->safe_psql('postgres', q{
+SELECT fnd_subscription_ack('replicated', (SELECT max(id) FROM fnd_subscription_read('replicated')));
+SELECT fnd_store_event('replica.sub', '{"n": 8}');
+});
+is($standby->safe_psql('postgres', q{SELECT string_agg(data->>'n', ',' ORDER BY id) FROM fnd_subscription_read('replicated')}),
+	'8', 'and then what the new primary stores, after its checkpoint');
 ok($standby->poll_query_until('postgres',
 		q{SELECT count(*) = 0 FROM fnd_services() WHERE detail LIKE 'skipped%'}),
 	'after promotion the supervisor runs its table services');
