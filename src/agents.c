@@ -951,6 +951,10 @@ fnd_agent_periodic(void)
 						 fnd_health_name(ch[i].from), fnd_health_name(ch[i].to),
 						 ch[i].silence ? "silence" : "reported");
 		Async_Notify("fnd_agent_health", buf.data);
+		/* 1.2: alertable as foundation.agent.healthy{agent_id} */
+		fnd_telemetry_agent_gauge("foundation.agent.healthy", ch[i].agent_id,
+								  ch[i].to == FND_HEALTH_HEALTHY ? 1.0 :
+								  ch[i].to == FND_HEALTH_DEGRADED ? 0.5 : 0.0);
 	}
 	if (n > 0)
 		fnd_telemetry_count("foundation.agents.health_transitions", n);

@@ -45,6 +45,8 @@ const FndService *const fnd_service_list[] = {
 	&fnd_consensus_record_service,
 	&fnd_agents_service,
 	&fnd_config_history_service,
+	&fnd_metric_history_service,
+	&fnd_alerts_service,
 };
 const int	fnd_service_count = lengthof(fnd_service_list);
 

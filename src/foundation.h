@@ -100,6 +100,8 @@ extern const FndService fnd_consensus_service;
 extern const FndService fnd_consensus_record_service;
 extern const FndService fnd_agents_service;
 extern const FndService fnd_config_history_service;
+extern const FndService fnd_metric_history_service;
+extern const FndService fnd_alerts_service;
 
 /* foundation.c */
 extern const FndService *const fnd_service_list[];
@@ -184,5 +186,8 @@ extern TimestampTz fnd_now(void);
 extern void fnd_telemetry_count(const char *name, double by);
 extern void fnd_telemetry_gauge(const char *name, double value);
 extern void fnd_telemetry_observe(const char *name, double value);
+/* telemetry_agent.c (1.2): the gauge name{agent_id}, same rules */
+extern void fnd_telemetry_agent_gauge(const char *name, const char *agent_id,
+									  double value);
 
 #endif							/* FOUNDATION_H */

@@ -214,6 +214,66 @@ fnd_sketch_add(FndSketch *sk, double x)
 	}
 }
 
+/*
+ * Add c values of key k to a store (merging): the window slides as for one
+ * value, and a count that would overflow saturates (a merge cannot halve
+ * the source, and a bucket of 4e9 values keeps the shape near enough).
+ */
+static void
+fnd_store_add_n(FndSketchStore *st, uint32 *counts, int n, int32 k, uint32 c)
+{
+	uint32	   *slot;
+
+	if (c == 0)
+		return;
+	if (st->total == 0)
+	{
+		memset(counts, 0, sizeof(uint32) * n);
+		st->lo = k - n / 2;
+		st->kmin = st->kmax = k;
+	}
+	else if (k < st->lo)
+	{
+		int32		new_lo = st->kmax - n + 1;
+
+		if (new_lo < st->lo)
+			fnd_store_rebase(st, counts, n, new_lo);
+		if (k < st->lo)
+			k = st->lo;
+	}
+	else if (k >= st->lo + n)
+		fnd_store_rebase(st, counts, n, Max(st->kmin, k - n + 1));
+
+	slot = &counts[k - st->lo];
+	*slot = (*slot > PG_UINT32_MAX - c) ? PG_UINT32_MAX : *slot + c;
+	st->total += c;
+	st->kmin = Min(st->kmin, k);
+	st->kmax = Max(st->kmax, k);
+}
+
+/*
+ * Merge src into dst, bucket by bucket: both use the same keys (one gamma),
+ * so the merged sketch answers every quantile of the union of their values
+ * with the same 1% bound (DDSketch is fully mergeable).  Keys are added
+ * from the highest magnitude down, so a window that must slide keeps the
+ * high keys and merges only the lowest, as fnd_sketch_add does.
+ */
+void
+fnd_sketch_merge(FndSketch *dst, const FndSketch *src)
+{
+	int32		k;
+
+	if (src->pos.total > 0)
+		for (k = src->pos.kmax; k >= src->pos.kmin; k--)
+			fnd_store_add_n(&dst->pos, dst->pos_counts, FND_SKETCH_POS_BUCKETS,
+							k, src->pos_counts[k - src->pos.lo]);
+	if (src->neg.total > 0)
+		for (k = src->neg.kmax; k >= src->neg.kmin; k--)
+			fnd_store_add_n(&dst->neg, dst->neg_counts, FND_SKETCH_NEG_BUCKETS,
+							k, src->neg_counts[k - src->neg.lo]);
+	dst->zero_count += src->zero_count;
+}
+
 /* Is a store's window consistent with its counts' array of n buckets? */
 static bool
 fnd_store_valid(const FndSketchStore *st, int n)

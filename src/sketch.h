@@ -53,5 +53,6 @@ extern void fnd_sketch_add(FndSketch *sk, double x);
 extern bool fnd_sketch_valid(const FndSketch *sk);
 extern uint64 fnd_sketch_count(const FndSketch *sk);
 extern double fnd_sketch_quantile(const FndSketch *sk, double q);
+extern void fnd_sketch_merge(FndSketch *dst, const FndSketch *src);
 
 #endif							/* FND_SKETCH_H */

@@ -673,6 +673,14 @@ fnd_record(FndMetricKind kind, const char *name, int name_len, Jsonb *tags,
 		fnd_telemetry_drop(from_sql, why);
 }
 
+/* For the 1.2 agent metrics (telemetry_agent.c): fnd_record with tags. */
+void
+fnd_telemetry_record(FndMetricKind kind, const char *name, int name_len,
+					 Jsonb *tags, double value, bool from_sql)
+{
+	fnd_record(kind, name, name_len, tags, value, from_sql);
+}
+
 /*
  * The C API: current database, no tags, silent.  Usable by any process with
  * a PGPROC (backends, background workers); a no-op elsewhere (the

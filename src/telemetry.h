@@ -133,6 +133,14 @@ extern FndMetricRow *fnd_telemetry_snapshot(Oid dbid, bool sketches,
 											int *nrows);
 extern Datum fnd_tags_datum(const FndMetricKey *key);
 
+/*
+ * telemetry.c: record one measurement (never raises; a refused one is
+ * counted as dropped, with a WARNING for SQL callers).  tags NULL: none.
+ */
+extern void fnd_telemetry_record(FndMetricKind kind, const char *name,
+								 int name_len, Jsonb *tags, double value,
+								 bool from_sql);
+
 /* telemetry_file.c: the postmaster saves at exit and loads at creation */
 #define FND_TELEMETRY_FILE	"pg_stat/foundation_telemetry.stat"
 extern void fnd_telemetry_file_save(int code, Datum arg);
