@@ -9,6 +9,9 @@
  * column's name, type, how its value is produced, NOT NULL and default, in
  * attnum order.  Both paths below follow that description, and a version
  * that adds columns adds them there (and their values to FndEventRow).
+ * One library serves every version's table: the live table has either the
+ * 1.0 columns or all of them (1.2), and the writer writes the columns it
+ * has (fnd_events_live_columns).
  *
  * The direct path.  While the live table matches the description exactly
  * (the same columns with the same types, attnums, NOT NULLs and defaults,
@@ -70,7 +73,10 @@ typedef enum FndEventsValue
 	FND_EVENTS_VALUE_ID,		/* drawn from the column's identity sequence */
 	FND_EVENTS_VALUE_TYPE,		/* FndEventRow.type */
 	FND_EVENTS_VALUE_DATA,		/* FndEventRow.data */
-	FND_EVENTS_VALUE_CLOCK		/* the clock at the insert: the default */
+	FND_EVENTS_VALUE_CLOCK,		/* the clock at the insert: the default */
+	FND_EVENTS_VALUE_AGENT_CONTEXT, /* FndEventRow.agent_context (1.2) */
+	FND_EVENTS_VALUE_CORRELATION_ID,	/* FndEventRow.correlation_id (1.2) */
+	FND_EVENTS_VALUE_METADATA	/* FndEventRow.metadata, NULL giving {} (1.2) */
 } FndEventsValue;
 
 /* The default a column must have for the direct path. */
@@ -92,25 +98,38 @@ typedef struct FndEventsColumn
 } FndEventsColumn;
 
 /*
- * fnd_events as events.sql creates it, in attnum order.  1.2 appends
- * agent_context jsonb, correlation_id text, metadata jsonb DEFAULT '{}'.
- * Note for such a version: its library also runs against the older table
- * until ALTER EXTENSION UPDATE, so its fallback INSERT must name only the
- * given columns the live table has (rebuilt from fnd_events_table_changed),
- * and the direct path then simply does not match.
+ * fnd_events in attnum order (dropped columns aside): the 1.0 columns of
+ * events.sql, then those foundation--1.1--1.2.sql adds.  The same library
+ * runs against a 1.0/1.1 table until ALTER EXTENSION UPDATE (and after a
+ * downgrade), so the live table may have only the first
+ * FND_EVENTS_NCOLUMNS_1_0 of them; both paths then write only those.
  */
 static const FndEventsColumn fnd_events_columns[] = {
 	{"id", INT8OID, FND_EVENTS_VALUE_ID, true, FND_EVENTS_DEFAULT_IDENTITY},
 	{"type", TEXTOID, FND_EVENTS_VALUE_TYPE, true, FND_EVENTS_DEFAULT_NONE},
 	{"data", JSONBOID, FND_EVENTS_VALUE_DATA, true, FND_EVENTS_DEFAULT_EMPTY_OBJECT},
 	{"timestamp", TIMESTAMPTZOID, FND_EVENTS_VALUE_CLOCK, true, FND_EVENTS_DEFAULT_CLOCK},
+	/* 1.2 */
+	{"agent_context", JSONBOID, FND_EVENTS_VALUE_AGENT_CONTEXT, false, FND_EVENTS_DEFAULT_NONE},
+	{"correlation_id", TEXTOID, FND_EVENTS_VALUE_CORRELATION_ID, false, FND_EVENTS_DEFAULT_NONE},
+	{"metadata", JSONBOID, FND_EVENTS_VALUE_METADATA, false, FND_EVENTS_DEFAULT_EMPTY_OBJECT},
 };
 
 #define FND_EVENTS_NCOLUMNS ((int) lengthof(fnd_events_columns))
+#define FND_EVENTS_NCOLUMNS_1_0 4
 
-/* Recomputed after every invalidation of the table's relcache entry. */
+/*
+ * Recomputed after every invalidation of the table's relcache entry: how
+ * many of the described columns the live table has (by name, in order:
+ * FND_EVENTS_NCOLUMNS_1_0 or FND_EVENTS_NCOLUMNS), whether the direct path
+ * matches it, and there at which position of the tuple descriptor each
+ * described column is (a downgrade and upgrade leave dropped columns
+ * between them).
+ */
 static bool fnd_events_shape_known = false;
 static bool fnd_events_shape_matches = false;
+static int	fnd_events_live_columns = FND_EVENTS_NCOLUMNS_1_0;
+static int	fnd_events_attidx[FND_EVENTS_NCOLUMNS];
 static Oid	fnd_events_seq = InvalidOid;	/* the id column's sequence */
 
 static void
@@ -198,14 +217,39 @@ fnd_events_indexes_immediate(Relation rel)
 }
 
 /*
+ * How many of the described columns the live table has: the 1.2 ones count
+ * only if the table has the first of them (by name).  The fallback names
+ * the given columns among those.
+ */
+static int
+fnd_events_count_live_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped &&
+			strcmp(NameStr(att->attname),
+				   fnd_events_columns[FND_EVENTS_NCOLUMNS_1_0].name) == 0)
+			return FND_EVENTS_NCOLUMNS;
+	}
+	return FND_EVENTS_NCOLUMNS_1_0;
+}
+
+/*
  * May rows go into rel directly, with the same result as the INSERT?  Only
- * if it matches fnd_events_columns exactly and has nothing else that an
- * INSERT would run or check.
+ * if its live columns are, in order, the first fnd_events_live_columns of
+ * fnd_events_columns exactly (recording where each is), and it has nothing
+ * else that an INSERT would run or check.
  */
 static bool
 fnd_events_matches_description(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	int			c = 0;
 	int			i;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
@@ -215,20 +259,44 @@ fnd_events_matches_description(Relation rel)
 	if (desc->constr &&
 		(desc->constr->num_check > 0 || desc->constr->has_generated_stored))
 		return false;
-	if (desc->natts < FND_EVENTS_NCOLUMNS)
-		return false;
-	for (i = 0; i < FND_EVENTS_NCOLUMNS; i++)
-		if (!fnd_events_column_matches(rel, TupleDescAttr(desc, i),
-									   &fnd_events_columns[i]))
-			return false;
 	/* columns added later and dropped again leave only their attnums */
-	for (; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped)
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (c >= fnd_events_live_columns ||
+			!fnd_events_column_matches(rel, att, &fnd_events_columns[c]))
 			return false;
+		fnd_events_attidx[c++] = i;
+	}
+	if (c != fnd_events_live_columns)
+		return false;
 	return fnd_events_indexes_immediate(rel);
 }
 
 /* ---- values ------------------------------------------------------------- */
+
+/* '{}', built once per session. */
+static Jsonb *
+fnd_events_empty_object(void)
+{
+	static Jsonb *empty = NULL;
+
+	if (empty == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		JsonbValue	v;
+
+		v.type = jbvObject;
+		v.val.object.nPairs = 0;
+		v.val.object.pairs = NULL;
+		empty = JsonbValueToJsonb(&v);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return empty;
+}
 
 /* The value the description says column col of row gets. */
 static Datum
@@ -247,6 +315,17 @@ fnd_events_value(const FndEventsColumn *col, const FndEventRow *row,
 		case FND_EVENTS_VALUE_CLOCK:
 			/* clock_timestamp(), the column's default */
 			return TimestampTzGetDatum(GetCurrentTimestamp());
+		case FND_EVENTS_VALUE_AGENT_CONTEXT:
+			*isnull = row->agent_context == NULL;
+			return PointerGetDatum(row->agent_context);
+		case FND_EVENTS_VALUE_CORRELATION_ID:
+			*isnull = row->correlation_id == NULL;
+			return PointerGetDatum(row->correlation_id);
+		case FND_EVENTS_VALUE_METADATA:
+			/* never NULL: NULL metadata marks a row written before 1.2 */
+			if (row->metadata == NULL)
+				return JsonbPGetDatum(fnd_events_empty_object());
+			return JsonbPGetDatum(row->metadata);
 	}
 	elog(ERROR, "unknown value source %d for column %s of fnd_events",
 		 (int) col->value, col->name);
@@ -315,13 +394,17 @@ fnd_events_insert_direct(Relation rel, int n, const FndEventRow *rows,
 		List	   *recheck;
 
 		ExecClearTuple(slot);
-		/* column c has attnum c + 1: the description matched */
-		for (c = 0; c < FND_EVENTS_NCOLUMNS; c++)
-			slot->tts_values[c] = fnd_events_value(&fnd_events_columns[c],
+		/* dropped columns stay NULL; the others are where matching found */
+		for (c = 0; c < slot->tts_tupleDescriptor->natts; c++)
+			slot->tts_isnull[c] = true;
+		for (c = 0; c < fnd_events_live_columns; c++)
+		{
+			int			a = fnd_events_attidx[c];
+
+			slot->tts_values[a] = fnd_events_value(&fnd_events_columns[c],
 												   &rows[i], ids[i],
-												   &slot->tts_isnull[c]);
-		for (; c < slot->tts_tupleDescriptor->natts; c++)
-			slot->tts_isnull[c] = true; /* dropped columns */
+												   &slot->tts_isnull[a]);
+		}
 		ExecStoreVirtualTuple(slot);
 
 		table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
@@ -343,12 +426,14 @@ fnd_events_insert_direct(Relation rel, int n, const FndEventRow *rows,
 /*
  * INSERT INTO fnd_events (<given columns>) OVERRIDING SYSTEM VALUE
  * SELECT ... FROM ROWS FROM (unnest($1), unnest($2), ...), built once from
- * the description.
+ * the description for each shape of the live table (ncolumns).
  */
 static const char *
-fnd_events_insert_sql(void)
+fnd_events_insert_sql(int ncolumns)
 {
-	static char *sql = NULL;
+	static char *sqls[2] = {NULL, NULL};
+	int			shape = ncolumns == FND_EVENTS_NCOLUMNS ? 1 : 0;
+	char	   *sql = sqls[shape];
 	StringInfoData cols;
 	StringInfoData unnests;
 	StringInfoData aliases;
@@ -360,7 +445,7 @@ fnd_events_insert_sql(void)
 	initStringInfo(&cols);
 	initStringInfo(&unnests);
 	initStringInfo(&aliases);
-	for (c = 0; c < FND_EVENTS_NCOLUMNS; c++)
+	for (c = 0; c < ncolumns; c++)
 	{
 		const char *sep = k > 0 ? ", " : "";
 
@@ -376,6 +461,7 @@ fnd_events_insert_sql(void)
 							  psprintf("INSERT INTO @extschema@.fnd_events (%s) OVERRIDING SYSTEM VALUE "
 									   "SELECT * FROM ROWS FROM (%s) AS u(%s)",
 									   cols.data, unnests.data, aliases.data));
+	sqls[shape] = sql;
 	return sql;
 }
 
@@ -413,7 +499,7 @@ fnd_events_insert_spi(Relation rel, int n, const FndEventRow *rows,
 	SPIPlanPtr	plan;
 	int			rc;
 
-	for (c = 0; c < FND_EVENTS_NCOLUMNS; c++)
+	for (c = 0; c < fnd_events_live_columns; c++)
 	{
 		const FndEventsColumn *col = &fnd_events_columns[c];
 
@@ -426,8 +512,11 @@ fnd_events_insert_spi(Relation rel, int n, const FndEventRow *rows,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = fnd_catalog_plan(&fnd_events_table, FND_EVENTS_PLAN_INSERT,
-							fnd_events_insert_sql(), nargs, argtypes, 0);
+	plan = fnd_catalog_plan(&fnd_events_table,
+							fnd_events_live_columns == FND_EVENTS_NCOLUMNS ?
+							FND_EVENTS_PLAN_INSERT_1_2 : FND_EVENTS_PLAN_INSERT,
+							fnd_events_insert_sql(fnd_events_live_columns),
+							nargs, argtypes, 0);
 	fnd_catalog_become(rel->rd_rel->relowner, &save);
 	rc = fnd_catalog_execute(&fnd_events_table, plan, values, NULL,
 							 false, 0, false);
@@ -457,6 +546,7 @@ fnd_events_write(int n, const FndEventRow *rows, int64 *ids)
 	rel = table_open(fnd_events_table.relid, RowExclusiveLock);
 	if (!fnd_events_shape_known)
 	{
+		fnd_events_live_columns = fnd_events_count_live_columns(rel);
 		fnd_events_shape_matches = fnd_events_matches_description(rel);
 		fnd_events_shape_known = true;
 	}

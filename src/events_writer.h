@@ -24,6 +24,9 @@ typedef struct FndEventRow
 {
 	text	   *type;
 	Jsonb	   *data;
+	Jsonb	   *agent_context;	/* 1.2; NULL: SQL NULL */
+	text	   *correlation_id; /* 1.2; NULL: SQL NULL */
+	Jsonb	   *metadata;		/* 1.2; NULL: the column's default, {} */
 } FndEventRow;
 
 /* fnd_events of the extension, and the slots of its kept plans. */
@@ -32,6 +35,7 @@ extern FndCatalogTable fnd_events_table;
 #define FND_EVENTS_PLAN_INSERT	0	/* events_writer.c: the fallback INSERT */
 #define FND_EVENTS_PLAN_LATEST	1	/* events.c: read back a reserved event */
 #define FND_EVENTS_PLAN_PRUNE	2	/* events_retention.c */
+#define FND_EVENTS_PLAN_INSERT_1_2	3	/* the fallback INSERT, 1.2 columns */
 
 /*
  * Store n rows, all or nothing, and set ids[i] to the id of rows[i] (ids

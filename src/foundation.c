@@ -41,6 +41,7 @@ const FndService *const fnd_service_list[] = {
 	&fnd_barrier_service,
 	&fnd_consensus_service,
 	&fnd_events_service,
+	&fnd_events_migration_service,
 	&fnd_consensus_record_service,
 	&fnd_agents_service,
 	&fnd_config_history_service,

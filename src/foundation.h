@@ -91,6 +91,7 @@ extern const FndService fnd_registry_service;
 extern const FndService fnd_breaker_service;
 extern const FndService fnd_ratelimit_service;
 extern const FndService fnd_events_service;
+extern const FndService fnd_events_migration_service;
 extern const FndService fnd_telemetry_service;
 extern const FndService fnd_lock_service;
 extern const FndService fnd_election_service;
