@@ -7,7 +7,11 @@
 --   fnd_events gains agent_context, correlation_id and metadata, added
 --   without a default and then given one, so the table is not rewritten and
 --   rows written before 1.2 keep metadata NULL (read converted, migrated in
---   batches by the supervisor).
+--   batches by the supervisor).  fnd_migration_state is created; the values
+--   a downgrade kept in fnd_events_1_2_columns go back in place and that
+--   table is dropped.  The subscription, metric-history and alert tables
+--   are created, or each is taken back with its rows (and identity
+--   sequence) when the downgrade to 1.1 left it behind.
 --
 -- Three parts, each after its marker line: the event store, subscriptions,
 -- telemetry and alerts.  One owner (the lead) keeps the script's header and
@@ -447,26 +451,6 @@ GRANT SELECT ON @extschema@.fnd_event_subscriptions TO PUBLIC;
 REVOKE ALL ON @extschema@.fnd_event_channels FROM PUBLIC;
 GRANT SELECT ON @extschema@.fnd_event_channels TO PUBLIC;
 
--- The lazy conversion of a row written before 1.2 (metadata IS NULL), the
--- event store's contract: metadata {}, agent_context and correlation_id
--- from the old data's string keys.  The one place subscriptions convert;
--- the event store's fnd_event_lazy replaces it at merge.
-CREATE FUNCTION @extschema@.fnd_subscription_lazy(e @extschema@.fnd_events)
-RETURNS @extschema@.fnd_events
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN e.metadata IS NOT NULL THEN e
-           ELSE jsonb_populate_record(e, jsonb_build_object(
-               'metadata', '{}'::jsonb,
-               'agent_context', CASE WHEN jsonb_typeof(e.data -> 'agent_id') = 'string'
-                                     THEN jsonb_build_object('agent_id', e.data -> 'agent_id') END,
-               'correlation_id', CASE WHEN jsonb_typeof(e.data -> 'correlation_id') = 'string'
-                                      THEN e.data -> 'correlation_id' END)) END
-$$;
-COMMENT ON FUNCTION @extschema@.fnd_subscription_lazy(@extschema@.fnd_events) IS
-'Internal: an event as 1.2 reads it (a row written before 1.2 converted on read)';
-
 -- Does an event match a filter already checked by fnd_subscription_filter?
 CREATE FUNCTION @extschema@.fnd_subscription_match(filter jsonb, type text,
     agent_id text, correlation_id text)
@@ -661,7 +645,7 @@ BEGIN
     -- a new statement, so a snapshot taken after the horizon (READ COMMITTED)
     RETURN QUERY
     SELECT (l.e).* FROM (
-        SELECT @extschema@.fnd_subscription_lazy(ev) AS e
+        SELECT @extschema@.fnd_event_lazy(ev) AS e
         FROM @extschema@.fnd_events ev
         WHERE ev.id > s.checkpoint AND ev.id < h
           AND (v_types IS NULL OR ev.type = ANY (v_types))
@@ -729,7 +713,7 @@ COMMENT ON FUNCTION @extschema@.fnd_subscription_drop(text) IS
 CREATE VIEW @extschema@.fnd_subscriptions AS
 SELECT s.name, s.filter, s.checkpoint,
        (SELECT count(*) FROM @extschema@.fnd_events ev,
-               LATERAL @extschema@.fnd_subscription_lazy(ev) l
+               LATERAL @extschema@.fnd_event_lazy(ev) l
         WHERE ev.id > s.checkpoint
           AND @extschema@.fnd_subscription_match(s.filter, l.type,
                   l.agent_context ->> 'agent_id', l.correlation_id)) AS lag_events,

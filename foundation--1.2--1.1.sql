@@ -2,10 +2,16 @@
 -- 1.1 functions are untouched.
 --
 -- keeps: fnd_events_1_2_columns, fnd_event_subscriptions, fnd_event_channels, fnd_metric_history, fnd_alert_rules, fnd_alert_state, fnd_alert_history
+--   fnd_events_1_2_columns (id, agent_context, correlation_id, metadata)
+--   holds the 1.2 values of the events whose values conversion would not
+--   give back, before the columns go; the next step up puts them back and
+--   drops it.  The subscription, metric-history and alert tables stay, with
+--   their rows and identity sequences, outside the extension; the next step
+--   up takes them back.
+-- changes: fnd_events, fnd_migration_state, fnd_events_1_2_columns
 --
 -- Three parts in the reverse order of the step up, each after its marker
 -- line: telemetry and alerts, subscriptions, the event store.
--- changes: fnd_events, fnd_migration_state, fnd_events_1_2_columns
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.1'" to load this file. \quit
 
 -- ==== telemetry and alerts ====
@@ -73,7 +79,6 @@ DROP FUNCTION @extschema@.fnd_subscription_channels_on();
 DROP FUNCTION @extschema@.fnd_subscription_horizon();
 DROP FUNCTION @extschema@.fnd_subscription_filter(jsonb, text[]);
 DROP FUNCTION @extschema@.fnd_subscription_match(jsonb, text, text, text);
-DROP FUNCTION @extschema@.fnd_subscription_lazy(@extschema@.fnd_events);
 
 
 -- ==== event store ====

@@ -78,7 +78,7 @@ SELECT id - :old1 AS off, type, agent_context, correlation_id, metadata
 FROM fnd_subscription_read('agent7');
 SELECT id - :old1 AS off, type FROM fnd_subscription_read('corr');
 SELECT e.agent_context, e.correlation_id, e.metadata
-FROM fnd_events r, fnd_subscription_lazy(r) e WHERE r.id = :old2;
+FROM fnd_events r, fnd_event_lazy(r) e WHERE r.id = :old2;
 SELECT lag_events FROM fnd_subscriptions WHERE name IN ('agent7', 'corr') ORDER BY name;
 UPDATE fnd_events SET metadata = '{}' WHERE metadata IS NULL;
 

@@ -514,7 +514,7 @@ fnd_horizon_notify(void)
 				   "'agent_id', e.agent_context OPERATOR(pg_catalog.->>) 'agent_id', "
 				   "'correlation_id', e.correlation_id)::pg_catalog.text, "
 				   "pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.>) %g "
-				   "FROM (SELECT (%s.fnd_subscription_lazy(r)).* FROM %s.fnd_events r "
+				   "FROM (SELECT (%s.fnd_event_lazy(r)).* FROM %s.fnd_events r "
 				   "      WHERE r.id OPERATOR(pg_catalog.=) ANY ($1)) e "
 				   "JOIN %s.fnd_event_channels c "
 				   "  ON c.agent_id OPERATOR(pg_catalog.=) (e.agent_context OPERATOR(pg_catalog.->>) 'agent_id') "

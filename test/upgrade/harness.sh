@@ -237,8 +237,8 @@ allowed() {
 	*"| column "*) col=${line#*| column }; col=${col%%: *} ;;
 	esac
 	name=${obj%%(*}; name=${name##*.}
-	printf '%s\n' "$declared" | grep -qxF "$name" && return 0
-	[ -n "$col" ] && printf '%s\n' "$declared" | grep -qxF "$name.$col" && return 0
+	grep -qxF "$name" <<<"$declared" && return 0
+	[ -n "$col" ] && grep -qxF "$name.$col" <<<"$declared" && return 0
 	return 1
 }
 
