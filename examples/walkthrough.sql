@@ -14,3 +14,4 @@ SELECT datname, state, restarts FROM fnd_database_workers;
 \ir walkthrough/lock.sql
 \ir walkthrough/barrier.sql
 \ir walkthrough/agents.sql
+\ir walkthrough/v12.sql

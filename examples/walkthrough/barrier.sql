@@ -5,14 +5,15 @@
 SELECT fnd_barrier_create('walkthrough_phase', 3);
 -- Each worker would call fnd_barrier_sync('walkthrough_phase', 3), which
 -- arrives and sleeps until the third party arrives.  Here one session plays
--- all three parties with fnd_barrier_arrive (each call counts one party)
--- and gets back how many are still missing.
-SELECT fnd_barrier_arrive('walkthrough_phase') AS missing;
-SELECT fnd_barrier_arrive('walkthrough_phase') AS missing;
+-- all three parties with fnd_barrier_arrive(name, party): each party id
+-- counts once per generation; it returns how many are still missing.
+SELECT fnd_barrier_arrive('walkthrough_phase', 'worker-1') AS missing;
+SELECT fnd_barrier_arrive('walkthrough_phase', 'worker-1') AS missing_again;  -- counted once
+SELECT fnd_barrier_arrive('walkthrough_phase', 'worker-2') AS missing;
 SELECT name, parties, arrived, generation, waiting FROM fnd_barriers
 WHERE name = 'walkthrough_phase';
 -- the third arrival trips generation 1; the next generation starts empty
-SELECT fnd_barrier_arrive('walkthrough_phase') AS missing;
+SELECT fnd_barrier_arrive('walkthrough_phase', 'worker-3') AS missing;
 SELECT fnd_barrier_wait('walkthrough_phase') AS tripped_generation;
 SELECT name, parties, arrived, generation FROM fnd_barriers
 WHERE name = 'walkthrough_phase';

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The docs suite: every ```sql block of README.md that is a runnable example
-# (the five-minute tour) runs without error in a fresh database, every
+# (the five-minute tour) runs without error in a fresh database, so does
+# examples/walkthrough.sql (twice: it is re-runnable), every
 # docs/*.md link in the README points at a file that exists, and
 # docs/reference.md names every setting, error code and admin function.
 #
@@ -45,6 +46,17 @@ for f in "$blocks"/*.sql; do
 		echo "README block $(basename "$f" .sql): ok"
 	else
 		echo "README block $(basename "$f" .sql): FAILED"
+		fail=1
+	fi
+done
+# examples/walkthrough.sql (what make run shows a newcomer) runs without
+# error, twice: every part promises it can be run again.
+for run in 1 2; do
+	if (cd examples && "${PSQL[@]}" -d "$DB" -f walkthrough.sql >/dev/null 2>&1); then
+		echo "walkthrough, run $run: ok"
+	else
+		echo "walkthrough, run $run: FAILED:"
+		(cd examples && "${PSQL[@]}" -d "$DB" -f walkthrough.sql 2>&1 >/dev/null | tail -n 5)
 		fail=1
 	fi
 done
