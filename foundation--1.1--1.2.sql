@@ -18,6 +18,15 @@
 -- order; each part's author edits only inside their part.
 \echo Use "ALTER EXTENSION foundation UPDATE TO '1.2'" to load this file. \quit
 
+-- Shared by the three parts: FN002 when foundation.agent_features is off,
+-- for the 1.2 functions written in SQL (no shared memory needed).
+CREATE FUNCTION @extschema@.fnd_require_agent_features()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'fnd_require_agent_features';
+COMMENT ON FUNCTION @extschema@.fnd_require_agent_features() IS
+'Internal: FN002 when foundation.agent_features is off (the 1.2 functions written in SQL start with it)';
+
 -- ==== event store ====
 -- (docs/events.md) fnd_events gains agent_context, correlation_id and
 -- metadata: added without a default and then given one, so the table is not
@@ -151,48 +160,41 @@ COMMENT ON VIEW @extschema@.fnd_migrations IS
 'The supervisor''s data migrations: state (pending, converting, indexing, paused, done), rows converted of the total, rate, start, estimated (or actual) end, and the service''s last error';
 GRANT SELECT ON @extschema@.fnd_migrations TO PUBLIC;
 
-CREATE FUNCTION @extschema@.fnd_migration_pause(name text)
+CREATE FUNCTION @extschema@.fnd_migration_set_paused(name text, paused boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
-        RAISE EXCEPTION 'agent features are disabled' USING ERRCODE = 'FN002',
-            HINT = 'Set foundation.agent_features = on and reload the configuration.';
-    END IF;
-    UPDATE @extschema@.fnd_migration_state m SET paused = true
-    WHERE m.name = fnd_migration_pause.name;
+    PERFORM @extschema@.fnd_require_agent_features();
+    UPDATE @extschema@.fnd_migration_state m SET paused = fnd_migration_set_paused.paused
+    WHERE m.name = fnd_migration_set_paused.name;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no migration named %', coalesce(quote_literal(fnd_migration_pause.name), 'NULL')
+        RAISE EXCEPTION 'no migration named %', coalesce(quote_literal(fnd_migration_set_paused.name), 'NULL')
             USING ERRCODE = 'FN003', HINT = 'SELECT name FROM fnd_migrations lists them.';
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@.fnd_migration_set_paused(text, boolean) IS
+'Internal: the body of fnd_migration_pause and fnd_migration_resume';
+REVOKE ALL ON FUNCTION @extschema@.fnd_migration_set_paused(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.fnd_migration_pause(name text)
+RETURNS void
+LANGUAGE sql VOLATILE CALLED ON NULL INPUT
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@.fnd_migration_set_paused(name, true) $$;
 COMMENT ON FUNCTION @extschema@.fnd_migration_pause(text) IS
 'Admin: stop the migration after its current batch (it keeps its progress); FN003 unknown name';
 REVOKE ALL ON FUNCTION @extschema@.fnd_migration_pause(text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.fnd_migration_resume(name text)
 RETURNS void
-LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
+LANGUAGE sql VOLATILE CALLED ON NULL INPUT
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
-        RAISE EXCEPTION 'agent features are disabled' USING ERRCODE = 'FN002',
-            HINT = 'Set foundation.agent_features = on and reload the configuration.';
-    END IF;
-    UPDATE @extschema@.fnd_migration_state m SET paused = false
-    WHERE m.name = fnd_migration_resume.name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no migration named %', coalesce(quote_literal(fnd_migration_resume.name), 'NULL')
-            USING ERRCODE = 'FN003', HINT = 'SELECT name FROM fnd_migrations lists them.';
-    END IF;
-END
-$$;
+AS $$ SELECT @extschema@.fnd_migration_set_paused(name, false) $$;
 COMMENT ON FUNCTION @extschema@.fnd_migration_resume(text) IS
 'Admin: let a paused migration continue where it stopped; FN003 unknown name';
 REVOKE ALL ON FUNCTION @extschema@.fnd_migration_resume(text) FROM PUBLIC;
@@ -277,10 +279,7 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
-    IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
-        RAISE EXCEPTION 'agent features are disabled' USING ERRCODE = 'FN002',
-            HINT = 'Set foundation.agent_features = on and reload the configuration.';
-    END IF;
+    PERFORM @extschema@.fnd_require_agent_features();
     IF agent_id IS NULL OR octet_length(agent_id) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'agent_id must have 1 to 200 bytes' USING ERRCODE = 'FN003',
             DETAIL = format('It is %s.', coalesce(octet_length(agent_id) || ' bytes', 'NULL'));
@@ -325,10 +324,7 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
-    IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
-        RAISE EXCEPTION 'agent features are disabled' USING ERRCODE = 'FN002',
-            HINT = 'Set foundation.agent_features = on and reload the configuration.';
-    END IF;
+    PERFORM @extschema@.fnd_require_agent_features();
     IF correlation_id IS NULL OR octet_length(correlation_id) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'correlation_id must have 1 to 200 bytes' USING ERRCODE = 'FN003',
             DETAIL = format('It is %s.', coalesce(octet_length(correlation_id) || ' bytes', 'NULL'));
@@ -362,10 +358,7 @@ AS $$
 DECLARE
     r jsonb;
 BEGIN
-    IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
-        RAISE EXCEPTION 'agent features are disabled' USING ERRCODE = 'FN002',
-            HINT = 'Set foundation.agent_features = on and reload the configuration.';
-    END IF;
+    PERFORM @extschema@.fnd_require_agent_features();
     IF agent_id IS NULL OR octet_length(agent_id) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'agent_id must have 1 to 200 bytes' USING ERRCODE = 'FN003',
             DETAIL = format('It is %s.', coalesce(octet_length(agent_id) || ' bytes', 'NULL'));
@@ -475,10 +468,7 @@ DECLARE
     k text;
     v jsonb;
 BEGIN
-    IF coalesce(current_setting('foundation.agent_features', true), 'on') = 'off' THEN
-        RAISE EXCEPTION 'agent features are disabled'
-            USING ERRCODE = 'FN002', HINT = 'Set foundation.agent_features to on.';
-    END IF;
+    PERFORM @extschema@.fnd_require_agent_features();
     IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
         RAISE EXCEPTION 'a subscription filter must be a JSON object'
             USING ERRCODE = 'FN003',

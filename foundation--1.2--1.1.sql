@@ -94,6 +94,7 @@ DROP FUNCTION @extschema@.fnd_get_correlated_events(text, int);
 DROP FUNCTION @extschema@.fnd_query_by_agent(text, text, timestamptz, timestamptz, bigint, int);
 DROP FUNCTION @extschema@.fnd_store_event(text, jsonb, jsonb, text, jsonb);
 DROP FUNCTION @extschema@.fnd_migration_resume(text);
+DROP FUNCTION @extschema@.fnd_migration_set_paused(text, boolean);
 DROP FUNCTION @extschema@.fnd_migration_pause(text);
 DROP VIEW @extschema@.fnd_migrations;
 -- detached first: that also removes its dump mark
@@ -173,3 +174,6 @@ ALTER TABLE @extschema@.fnd_events
     DROP COLUMN metadata,
     DROP COLUMN correlation_id,
     DROP COLUMN agent_context;
+
+-- shared by the three parts, dropped last
+DROP FUNCTION @extschema@.fnd_require_agent_features();

@@ -178,6 +178,17 @@ fnd_agent_lock(void)
 	return fnd_dbtable_lock(&fnd_agent_table);
 }
 
+/* FN002 when foundation.agent_features is off. */
+void
+fnd_agent_features_check(void)
+{
+	if (!fnd_agent_features)
+		ereport(ERROR,
+				(errcode(ERRCODE_FND_FEATURE_DISABLED),
+				 errmsg("agent features are disabled"),
+				 errhint("Set foundation.agent_features = on and reload the configuration.")));
+}
+
 /* Every 1.1 function starts here: shared memory, then the feature flag. */
 void
 fnd_agent_require(void)
@@ -185,11 +196,19 @@ fnd_agent_require(void)
 	fnd_require_shmem();
 	if (fnd_agent_table.htab == NULL)
 		elog(ERROR, "foundation agent shared memory is not initialized");
-	if (!fnd_agent_features)
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_FEATURE_DISABLED),
-				 errmsg("agent features are disabled"),
-				 errhint("Set foundation.agent_features = on and reload the configuration.")));
+	fnd_agent_features_check();
+}
+
+/*
+ * fnd_require_agent_features() RETURNS void (1.2): the flag check of the
+ * functions written in SQL, table-backed ones included (no shared memory).
+ */
+PG_FUNCTION_INFO_V1(fnd_require_agent_features);
+Datum
+fnd_require_agent_features(PG_FUNCTION_ARGS)
+{
+	fnd_agent_features_check();
+	PG_RETURN_VOID();
 }
 
 const char *

@@ -104,6 +104,7 @@ extern double fnd_agent_cpu_threshold;
 extern FndDbTable fnd_agent_table;
 extern FndDbTable fnd_cap_table;
 extern FndDbTable fnd_policy_table;	/* breaker_agent.c */
+extern void fnd_agent_features_check(void);
 extern void fnd_agent_require(void);
 extern const char *fnd_health_name(int health);
 extern int	fnd_agent_health_at(const FndAgentEntry *e, TimestampTz now);

@@ -52,11 +52,7 @@ static void
 fnd_telemetry_agent_require(void)
 {
 	fnd_require_shmem();
-	if (!fnd_agent_features)
-		ereport(ERROR,
-				(errcode(ERRCODE_FND_FEATURE_DISABLED),
-				 errmsg("agent features are disabled"),
-				 errhint("Set foundation.agent_features = on and reload the configuration.")));
+	fnd_agent_features_check();
 }
 
 PG_FUNCTION_INFO_V1(fnd_telemetry_require_1_2);
@@ -288,8 +284,10 @@ fnd_aggregate_add(FndAggregate *a, const FndMetricRow *r)
 				(errcode(ERRCODE_FND_INVALID_ARGUMENT),
 				 errmsg("series of metric \"%.*s\" have different kinds",
 						r->key.name_len, r->key.name),
-				 errdetail("Found a %s and a %s.", fnd_kind_names[a->kind],
-						   fnd_kind_names[r->kind]),
+				 /* in kind order: the series come in no fixed order */
+				 errdetail("Found a %s and a %s.",
+						   fnd_kind_names[Min(a->kind, r->kind)],
+						   fnd_kind_names[Max(a->kind, r->kind)]),
 				 errhint("Pass tags that select series of one kind.")));
 	if (a->series == 0 || lo < a->min)
 		a->min = lo;

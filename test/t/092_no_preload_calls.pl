@@ -92,7 +92,7 @@ my $ext_funcs = q{
 	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'foundation'
 	WHERE p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype};
 # the functions that work on tables, without shared memory
-my $table_backed = q{'^fnd_(config_[a-z_]+|store_events?|get_event|query_events|prune_events|error_codes_list|agent_config_[a-z_]+|(get|set|reset)_agent_config|get_effective_config|subscription_(drop|get|filter|lazy|match)|unsubscribe_from_agent_events|event_lazy|query_by_agent|get_correlated_events|get_agent_event_stats|migration_(pause|resume))$'};
+my $table_backed = q{'^fnd_(config_[a-z_]+|store_events?|get_event|query_events|prune_events|error_codes_list|agent_config_[a-z_]+|(get|set|reset)_agent_config|get_effective_config|subscription_(drop|get|filter|match)|require_agent_features|unsubscribe_from_agent_events|event_lazy|query_by_agent|get_correlated_events|get_agent_event_stats|migration_(pause|resume|set_paused))$'};
 
 is($node->safe_psql('postgres', qq{
 	SELECT coalesce(string_agg(func, ', ' ORDER BY func), '')
