@@ -129,9 +129,11 @@ BEGIN
             metadata = '{}'
         WHERE e.metadata IS NULL;
         CREATE INDEX fnd_events_correlation_idx
-            ON @extschema@.fnd_events (correlation_id, id);
+            ON @extschema@.fnd_events (correlation_id, id)
+            WHERE correlation_id IS NOT NULL;
         CREATE INDEX fnd_events_agent_idx
-            ON @extschema@.fnd_events ((agent_context OPERATOR(pg_catalog.->>) 'agent_id'), id);
+            ON @extschema@.fnd_events ((agent_context OPERATOR(pg_catalog.->>) 'agent_id'), id)
+            WHERE (agent_context OPERATOR(pg_catalog.->>) 'agent_id') IS NOT NULL;
     ELSE
         INSERT INTO @extschema@.fnd_migration_state (name, upto_id)
         SELECT 'events_1_2', pg_catalog.max(e.id) FROM @extschema@.fnd_events e;

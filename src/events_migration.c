@@ -72,14 +72,20 @@ static FndCatalogTable fnd_migration_events = {.relname = "fnd_events"};
 #define FND_MIGRATION_PLAN_BATCH	0	/* on fnd_migration_events */
 #define FND_MIGRATION_PLAN_TOTAL	1	/* on fnd_migration_events */
 
-/* The 1.2 indexes, as foundation--1.1--1.2.sql creates them. */
+/*
+ * The 1.2 indexes, as foundation--1.1--1.2.sql creates them: columns and
+ * predicate.  Partial, so that an event without an agent or a correlation
+ * id (most 1.0 traffic) adds no entry; a query for one value implies the
+ * predicate.
+ */
 static const struct
 {
 	const char *name;
 	const char *columns;
 }			fnd_migration_indexes[] = {
-	{"fnd_events_correlation_idx", "(correlation_id, id)"},
-	{"fnd_events_agent_idx", "((agent_context OPERATOR(pg_catalog.->>) 'agent_id'), id)"},
+	{"fnd_events_correlation_idx", "(correlation_id, id) WHERE correlation_id IS NOT NULL"},
+	{"fnd_events_agent_idx", "((agent_context OPERATOR(pg_catalog.->>) 'agent_id'), id) "
+	"WHERE (agent_context OPERATOR(pg_catalog.->>) 'agent_id') IS NOT NULL"},
 };
 
 /* The state row, as one pass reads it. */
