@@ -92,15 +92,9 @@ RESET ROLE;
 DROP ROLE fnd_ab_plain;
 
 -- flag off: FN002
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 \set VERBOSITY sqlstate
 SELECT fnd_cb_execute_with_agent('ab_svc', 'ab-1', 'SELECT 1');
 SELECT fnd_cb_get_agent_status('ab_svc', 'ab-1');
@@ -109,15 +103,8 @@ SELECT fnd_cb_set_capability_policy('ab_svc', 'x', 1);
 SELECT * FROM fnd_agent_circuit_breakers;
 \set VERBOSITY default
 SELECT fnd_cb_execute('ab_svc', 'SELECT 7 AS seven');
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 
 -- clean up
 DROP TABLE ab_log;

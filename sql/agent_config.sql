@@ -210,15 +210,9 @@ SELECT fnd_get_agent_config('owned-agent') AS owner_wrote;
 -- flag off: every 1.1 config function raises FN002, and a change made by
 -- the 1.0 writers is not recorded in the history (1.0 behaviour)
 SELECT count(*) AS history_before FROM fnd_config_history \gset
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 SELECT current_setting('foundation.agent_features') AS agent_features;
 \set VERBOSITY sqlstate
 SELECT fnd_set_agent_config('agent-2', 'mode', '"off"');
@@ -231,15 +225,8 @@ SELECT fnd_config_revert(1);
 SELECT fnd_config_update('flag_off.note', '"not recorded"');
 SELECT fnd_config_get('flag_off.note') AS written_by_1_0;
 SELECT count(*) - :history_before AS new_history_rows FROM fnd_config_history;
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 SELECT current_setting('foundation.agent_features') AS agent_features;
 SELECT fnd_config_reset('flag_off.note');
 SELECT count(*) - :history_before AS new_history_rows_flag_on FROM fnd_config_history;

@@ -96,28 +96,15 @@ SELECT count(*) FROM fnd_rate_operation_limits;
 SELECT fnd_rate_check('training', 1, '1 hour'), fnd_rate_check('training', 1, '1 hour');
 
 -- flag off: FN002
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 SELECT fnd_rate_check_with_agent('rl-a', 'inference');
 SELECT fnd_rate_require_with_agent('rl-a', 'inference');
 SELECT fnd_rate_set_operation_limit('batch', 100, '1 second');
 SELECT fnd_rate_check('flag_off', 1, '1 hour');
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 
 -- clean up
 DELETE FROM fnd_rate_operation_limits;

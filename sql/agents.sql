@@ -137,15 +137,9 @@ SELECT fnd_register_agent('ag_v', 'worker-2', '{training}');
 SELECT namespace FROM fnd_lookup_agents_by_capability('training');
 
 -- the feature flag: off, every 1.1 function raises FN002; 1.0 ones work
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 \set VERBOSITY sqlstate
 SELECT fnd_lookup_agent('worker-1');
 \set VERBOSITY default
@@ -156,15 +150,8 @@ SELECT fnd_lookup_agents_by_health('healthy');
 SELECT fnd_agent_stats();
 SELECT * FROM fnd_agents;
 SELECT name FROM fnd_lookup('ag_u', 'worker-1');
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 SELECT count(*) FROM fnd_agents;
 
 -- clean up

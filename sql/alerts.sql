@@ -196,30 +196,17 @@ RESET ROLE;
 DROP ROLE fnd_al_plain;
 
 -- flag off: FN002
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 \set VERBOSITY sqlstate
 SELECT fnd_create_agent_alert('{"name": "x", "metric": "al.cpu", "condition": "gt", "threshold": 1}');
 SELECT fnd_drop_alert('cpu_high');
 SELECT fnd_alerts_evaluate();
 SELECT fnd_alert_history();
 \set VERBOSITY default
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 
 -- clean up
 DELETE FROM fnd_alert_rules;

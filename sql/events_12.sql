@@ -223,15 +223,9 @@ WHERE name IN ('foundation.migration_batch_size', 'foundation.migration_max_rows
 ORDER BY name;
 
 -- agent features off: FN002 from the 1.2 functions; the 1.0 ones as before
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 \set VERBOSITY sqlstate
 SELECT fnd_store_event('t', '{}', '{"agent_id": "a"}');
 SELECT fnd_store_events('[{"type": "t", "correlation_id": "c"}]');
@@ -242,15 +236,8 @@ SELECT fnd_migration_pause('events_1_2');
 \set VERBOSITY default
 SELECT fnd_store_event('off.t', '{"agent_id": "a"}') > 0 AS old_form_works;
 SELECT count(*) FROM fnd_store_events('[{"type": "off.t"}]');
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 
 -- a round trip 1.2 -> 1.1 -> 1.2: the 1.2 values survive (kept aside,
 -- then put back), and the writer keeps its direct path on a table whose

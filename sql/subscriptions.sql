@@ -171,15 +171,9 @@ SELECT fnd_subscription_drop('others');
 DROP ROLE fnd_subs_other;
 
 -- agent features off: FN002
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 \set VERBOSITY sqlstate
 SELECT fnd_subscription_create('x');
 SELECT fnd_subscription_read('all');
@@ -188,15 +182,8 @@ SELECT fnd_subscription_drop('all');
 SELECT fnd_subscribe_to_agent_events('a');
 SELECT fnd_unsubscribe_from_agent_events('a');
 \set VERBOSITY default
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 
 -- drop
 SELECT fnd_subscription_drop('all');

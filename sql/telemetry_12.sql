@@ -144,15 +144,9 @@ RESET ROLE;
 DROP ROLE fnd_t12_plain;
 
 -- flag off: FN002 from every 1.2 telemetry function
-ALTER SYSTEM SET foundation.agent_features = off;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'off';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set want off
+\i :abs_srcdir/sql/include/agent_features.sql
 \set VERBOSITY sqlstate
 SELECT fnd_record_agent_metric('a1', 't12.cpu', 1);
 SELECT fnd_get_agent_metrics('a1');
@@ -162,15 +156,8 @@ SELECT fnd_metric_rate('t12.req');
 \set VERBOSITY default
 -- 1.0 telemetry is unaffected
 SELECT fnd_metric_gauge('t12.cpu', 1);
-ALTER SYSTEM RESET foundation.agent_features;
-SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN current_setting('foundation.agent_features') = 'on';
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+\set want on
+\i :abs_srcdir/sql/include/agent_features.sql
 
 -- clean up
 SELECT fnd_metrics_reset(n) FROM unnest('{t12.cpu,t12.req,t12.lat,t12.mix,t12.hist}'::text[]) n;
