@@ -12,7 +12,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use FndTest;
 
 my $node = PostgreSQL::Test::Cluster->new('agents_health');
 $node->init;
@@ -37,17 +39,7 @@ my $l = $node->background_psql('postgres');
 $l->query_safe('LISTEN fnd_agent_health');
 my $heard = '';
 
-sub hear
-{
-	my ($want) = @_;
-	for (my $i = 0; $i < 600; $i++)
-	{
-		$heard .= $l->query_safe('SELECT 1');
-		return 1 if $heard =~ $want;
-		usleep(100_000);
-	}
-	return 0;
-}
+sub hear { return FndTest::hear($l, \$heard, $_[0]); }
 
 my $re_degraded = qr/payload "\{"agent_id": "tap-1", "from": "healthy", "to": "degraded", "reason": "silence"\}"/;
 my $re_unhealthy = qr/payload "\{"agent_id": "tap-1", "from": "degraded", "to": "unhealthy", "reason": "silence"\}"/;

@@ -10,7 +10,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use FndTest;
 
 my $node = PostgreSQL::Test::Cluster->new('alerts');
 $node->init;
@@ -31,17 +33,7 @@ my $l = $node->background_psql('postgres');
 $l->query_safe('LISTEN fnd_alerts');
 my $heard = '';
 
-sub hear
-{
-	my ($want) = @_;
-	for (my $i = 0; $i < 600; $i++)
-	{
-		$heard .= $l->query_safe('SELECT 1');
-		return 1 if $heard =~ $want;
-		usleep(100_000);
-	}
-	return 0;
-}
+sub hear { return FndTest::hear($l, \$heard, $_[0]); }
 
 $node->safe_psql('postgres', q{
 SELECT fnd_create_agent_alert('{"name": "tap_cpu", "metric": "tap.cpu", "agent_id": "a1",

@@ -12,12 +12,33 @@
 # by any other signal (an assertion failure is signal 6, a segfault 11),
 # and no PANIC or failed assertion ("TRAP:").  Call it after the node has
 # stopped, or at least after the last kill has been logged.
+#
+#   my $heard = '';
+#   ok(FndTest::hear($listener, \$heard, qr/"state": "firing"/), '...');
+#
+# hear collects what a background_psql session that LISTENs receives into
+# $heard, polling every 0.1 s until $heard matches the pattern (true) or
+# 60 s pass (false).
 package FndTest;
 
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
+
+sub hear
+{
+	my ($session, $heard, $want) = @_;
+
+	for (my $i = 0; $i < 600; $i++)
+	{
+		$$heard .= $session->query_safe('SELECT 1');
+		return 1 if $$heard =~ $want;
+		usleep(100_000);
+	}
+	return 0;
+}
 
 sub server_log_ok
 {
