@@ -143,9 +143,13 @@ fnd_sketch_halve(FndSketch *sk)
 	sk->zero_count = (sk->zero_count + 1) / 2;
 }
 
-/* Add one value of key k to a store; returns false if a count is full. */
-static bool
-fnd_store_add(FndSketchStore *st, uint32 *counts, int n, int32 k)
+/*
+ * Make room in a store's window for key k and return the key it counts as
+ * (k itself, or the lowest bucket when k is below what the window can
+ * reach).
+ */
+static inline int32
+fnd_store_place(FndSketchStore *st, uint32 *counts, int n, int32 k)
 {
 	if (st->total == 0)
 	{
@@ -176,7 +180,14 @@ fnd_store_add(FndSketchStore *st, uint32 *counts, int n, int32 k)
 		 */
 		fnd_store_rebase(st, counts, n, Max(st->kmin, k - n + 1));
 	}
+	return k;
+}
 
+/* Add one value of key k to a store; returns false if a count is full. */
+static bool
+fnd_store_add(FndSketchStore *st, uint32 *counts, int n, int32 k)
+{
+	k = fnd_store_place(st, counts, n, k);
 	if (counts[k - st->lo] == PG_UINT32_MAX)
 		return false;
 	counts[k - st->lo]++;
@@ -226,24 +237,7 @@ fnd_store_add_n(FndSketchStore *st, uint32 *counts, int n, int32 k, uint32 c)
 
 	if (c == 0)
 		return;
-	if (st->total == 0)
-	{
-		memset(counts, 0, sizeof(uint32) * n);
-		st->lo = k - n / 2;
-		st->kmin = st->kmax = k;
-	}
-	else if (k < st->lo)
-	{
-		int32		new_lo = st->kmax - n + 1;
-
-		if (new_lo < st->lo)
-			fnd_store_rebase(st, counts, n, new_lo);
-		if (k < st->lo)
-			k = st->lo;
-	}
-	else if (k >= st->lo + n)
-		fnd_store_rebase(st, counts, n, Max(st->kmin, k - n + 1));
-
+	k = fnd_store_place(st, counts, n, k);
 	slot = &counts[k - st->lo];
 	*slot = (*slot > PG_UINT32_MAX - c) ? PG_UINT32_MAX : *slot + c;
 	st->total += c;
