@@ -39,6 +39,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -47,6 +48,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 
@@ -254,4 +256,36 @@ fnd_catalog_execute(FndCatalogTable *t, SPIPlanPtr plan, Datum *values,
 	if (as_owner)
 		fnd_catalog_restore(&save);
 	return rc;
+}
+
+/*
+ * The retention services' pass: delete at most batch rows of t whose
+ * timecol (a quoted column name) is before cutoff, oldest first, each named
+ * by key (a unique column, or ctid), with the plan kept in slot.  In SPI;
+ * returns the rows deleted.
+ */
+uint64
+fnd_catalog_prune(FndCatalogTable *t, int slot, const char *key,
+				  const char *timecol, int batch, TimestampTz cutoff)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	int			ret;
+
+	values[0] = TimestampTzGetDatum(cutoff);
+	plan = fnd_catalog_plan(t, slot,
+							psprintf("DELETE FROM @extschema@.%s "
+									 "WHERE %s OPERATOR(pg_catalog.=) ANY (ARRAY("
+									 "SELECT %s FROM @extschema@.%s "
+									 "WHERE %s OPERATOR(pg_catalog.<) $1 "
+									 "ORDER BY %s LIMIT %d))",
+									 t->relname, key, key, t->relname,
+									 timecol, timecol, batch),
+							1, argtypes, 0);
+	ret = fnd_catalog_execute(t, plan, values, NULL, false, 0, true);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "pruning %s failed: %s", t->relname,
+			 SPI_result_code_string(ret));
+	return SPI_processed;
 }

@@ -21,6 +21,7 @@
 #define FND_CATALOG_H
 
 #include "executor/spi.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 
 /* Kept plans per table, indexed by a slot number the subsystem chooses. */
@@ -61,5 +62,8 @@ extern void fnd_catalog_restore(const FndCatalogUser *save);
 extern int	fnd_catalog_execute(FndCatalogTable *t, SPIPlanPtr plan,
 								Datum *values, const char *nulls,
 								bool read_only, long limit, bool as_owner);
+extern uint64 fnd_catalog_prune(FndCatalogTable *t, int slot, const char *key,
+								const char *timecol, int batch,
+								TimestampTz cutoff);
 
 #endif							/* FND_CATALOG_H */

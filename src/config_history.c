@@ -40,32 +40,6 @@ static int64 fnd_config_history_pruned_total = 0;
 
 static FndCatalogTable fnd_config_history_table = {.relname = "fnd_config_history"};
 
-/* Delete one batch older than cutoff; in SPI.  Returns the rows deleted. */
-static uint64
-fnd_config_history_prune_batch(TimestampTz cutoff)
-{
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		values[1];
-	SPIPlanPtr	plan;
-	int			ret;
-
-	values[0] = TimestampTzGetDatum(cutoff);
-	plan = fnd_catalog_plan(&fnd_config_history_table, FND_CONFIG_HISTORY_PLAN_PRUNE,
-							psprintf("DELETE FROM @extschema@.fnd_config_history "
-									 "WHERE id OPERATOR(pg_catalog.=) ANY "
-									 "(SELECT id FROM @extschema@.fnd_config_history "
-									 "WHERE changed_at OPERATOR(pg_catalog.<) $1 "
-									 "ORDER BY changed_at LIMIT %d)",
-									 FND_CONFIG_HISTORY_PRUNE_BATCH),
-							1, argtypes, 0);
-	ret = fnd_catalog_execute(&fnd_config_history_table, plan, values, NULL,
-							  false, 0, true);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "pruning fnd_config_history failed: %s",
-			 SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
 /*
  * One pass: delete at most a batch of history rows older than the
  * retention.  Returns true when a full batch went, so more may remain.
@@ -96,7 +70,8 @@ fnd_config_history_periodic(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	n = fnd_config_history_prune_batch(cutoff);
+	n = fnd_catalog_prune(&fnd_config_history_table, FND_CONFIG_HISTORY_PLAN_PRUNE,
+						  "id", "changed_at", FND_CONFIG_HISTORY_PRUNE_BATCH, cutoff);
 	SPI_finish();
 
 	fnd_config_history_pruned_total += n;

@@ -38,30 +38,6 @@ static int	fnd_event_retention = 0;
 /* Events the retention service removed since the supervisor started. */
 static int64 fnd_events_pruned_total = 0;
 
-/* Delete one batch older than cutoff; in SPI.  Returns the rows deleted. */
-static uint64
-fnd_events_prune_batch(TimestampTz cutoff)
-{
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		values[1];
-	SPIPlanPtr	plan;
-	int			ret;
-
-	values[0] = TimestampTzGetDatum(cutoff);
-	plan = fnd_catalog_plan(&fnd_events_table, FND_EVENTS_PLAN_PRUNE,
-							psprintf("DELETE FROM @extschema@.fnd_events WHERE id OPERATOR(pg_catalog.=) ANY "
-									 "(SELECT id FROM @extschema@.fnd_events "
-									 "WHERE \"timestamp\" OPERATOR(pg_catalog.<) $1 "
-									 "ORDER BY \"timestamp\" LIMIT %d)",
-									 FND_EVENTS_PRUNE_BATCH),
-							1, argtypes, 0);
-	ret = fnd_catalog_execute(&fnd_events_table, plan, values, NULL,
-							  false, 0, true);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "pruning fnd_events failed: %s", SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
 /*
  * Retention: one pass deletes at most FND_EVENTS_PRUNE_BATCH events older
  * than foundation.event_retention, oldest first.  Runs in the supervisor's
@@ -93,7 +69,8 @@ fnd_events_periodic(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	n = fnd_events_prune_batch(cutoff);
+	n = fnd_catalog_prune(&fnd_events_table, FND_EVENTS_PLAN_PRUNE, "id",
+						  "\"timestamp\"", FND_EVENTS_PRUNE_BATCH, cutoff);
 	SPI_finish();
 
 	fnd_events_pruned_total += n;

@@ -76,32 +76,6 @@ fnd_metric_history_snapshot(TimestampTz ts)
 	return SPI_processed;
 }
 
-/* Delete one batch older than cutoff; in SPI.  Returns the rows deleted. */
-static uint64
-fnd_metric_history_prune(TimestampTz cutoff)
-{
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		values[1];
-	SPIPlanPtr	plan;
-	int			ret;
-
-	values[0] = TimestampTzGetDatum(cutoff);
-	plan = fnd_catalog_plan(&fnd_metric_history_table, FND_METRIC_HISTORY_PLAN_PRUNE,
-							psprintf("DELETE FROM @extschema@.fnd_metric_history "
-									 "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-									 "SELECT ctid FROM @extschema@.fnd_metric_history "
-									 "WHERE ts OPERATOR(pg_catalog.<) $1 "
-									 "ORDER BY ts LIMIT %d))",
-									 FND_METRIC_HISTORY_PRUNE_BATCH),
-							1, argtypes, 0);
-	ret = fnd_catalog_execute(&fnd_metric_history_table, plan, values, NULL,
-							  false, 0, true);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "pruning fnd_metric_history failed: %s",
-			 SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
 /* Is the extension's fnd_metric_history there and ours to write? */
 static bool
 fnd_metric_history_usable(void)
@@ -150,8 +124,10 @@ fnd_metric_history_periodic(void)
 		fnd_metric_history_rows_total += rows;
 	}
 	if (fnd_metric_history_retention > 0)
-		pruned = fnd_metric_history_prune(now -
-										  (TimestampTz) fnd_metric_history_retention * USECS_PER_SEC);
+		pruned = fnd_catalog_prune(&fnd_metric_history_table,
+								   FND_METRIC_HISTORY_PLAN_PRUNE, "ctid", "ts",
+								   FND_METRIC_HISTORY_PRUNE_BATCH,
+								   now - (TimestampTz) fnd_metric_history_retention * USECS_PER_SEC);
 	SPI_finish();
 
 	fnd_metric_history_pruned_total += pruned;
